@@ -1,0 +1,5 @@
+//! runpod-types integration tests: wire shapes of the generated models.
+
+mod graphql;
+mod rest;
+mod serverless;

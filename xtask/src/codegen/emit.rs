@@ -1,0 +1,314 @@
+//! Prints the codegen model as Rust source text (formatted later by prettyplease).
+
+use std::fmt::Write as _;
+
+use super::ir::{Alias, Field, Item, Items, StrEnum, Struct, Ty, Union};
+
+/// Doc comment lines for `text`, made safe for rustdoc: fenced blocks become `text` blocks and
+/// indentation is dropped, so that no description is ever compiled as a doctest.
+pub(crate) fn doc(text: Option<&str>, indent: &str) -> String {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let line = if let Some(lang) = trimmed.strip_prefix("```") {
+            in_fence = !in_fence;
+            if in_fence && lang.trim() != "text" {
+                "```text"
+            } else if in_fence {
+                trimmed
+            } else {
+                "```"
+            }
+        } else if in_fence {
+            line.trim_end()
+        } else {
+            trimmed
+        };
+        if line.is_empty() {
+            let _ = writeln!(out, "{indent}///");
+        } else {
+            let _ = writeln!(out, "{indent}/// {line}");
+        }
+    }
+    if in_fence {
+        let _ = writeln!(out, "{indent}/// ```");
+    }
+    out
+}
+
+pub(crate) fn ty(t: &Ty) -> String {
+    match t {
+        Ty::String => "String".to_owned(),
+        Ty::I32 => "i32".to_owned(),
+        Ty::I64 => "i64".to_owned(),
+        Ty::F64 => "f64".to_owned(),
+        Ty::Bool => "bool".to_owned(),
+        Ty::Value => "serde_json::Value".to_owned(),
+        Ty::Object => "serde_json::Map<String, serde_json::Value>".to_owned(),
+        Ty::Vec(inner) => format!("Vec<{}>", ty(inner)),
+        Ty::Map(inner) => format!("std::collections::BTreeMap<String, {}>", ty(inner)),
+        Ty::Named(n) => n.clone(),
+    }
+}
+
+fn field_ty(f: &Field) -> String {
+    if f.required && !f.nullable {
+        ty(&f.ty)
+    } else {
+        format!("Option<{}>", ty(&f.ty))
+    }
+}
+
+fn extra_ty(t: &Ty) -> String {
+    match t {
+        Ty::Value => ty(&Ty::Object),
+        other => ty(&Ty::Map(Box::new(other.clone()))),
+    }
+}
+
+/// Rust string literal for `s`.
+fn lit(s: &str) -> String {
+    format!("{s:?}")
+}
+
+pub(crate) fn items(items: &Items) -> String {
+    let mut out = String::new();
+    for item in items.values() {
+        match item {
+            Item::Struct(s) => emit_struct(&mut out, s),
+            Item::Enum(e) => emit_enum(&mut out, e),
+            Item::Union(u) => emit_union(&mut out, u),
+            Item::Alias(a) => emit_alias(&mut out, a),
+        }
+    }
+    out
+}
+
+/// A struct whose `env` values must never reach logs.
+fn redacts_env(s: &Struct) -> bool {
+    s.fields.iter().any(|f| f.ident == "env")
+}
+
+fn emit_struct(out: &mut String, s: &Struct) {
+    out.push_str(&doc(s.doc.as_deref(), ""));
+    let debug = if redacts_env(s) { "" } else { "Debug, " };
+    let _ = writeln!(
+        out,
+        "#[derive({debug}Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]"
+    );
+    let _ = writeln!(out, "pub struct {} {{", s.name);
+    for f in &s.fields {
+        out.push_str(&doc(f.doc.as_deref(), "    "));
+        let mut attrs = Vec::new();
+        if f.ident != f.wire {
+            attrs.push(format!("rename = {}", lit(&f.wire)));
+        }
+        if !f.required {
+            attrs.push("default".to_owned());
+            attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
+        } else if f.nullable {
+            // Required but nullable: `null` must still be sent, so never skipped.
+            attrs.push("default".to_owned());
+        }
+        if !attrs.is_empty() {
+            let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
+        }
+        let _ = writeln!(out, "    pub {}: {},", f.ident, field_ty(f));
+    }
+    if let Some(extra) = &s.extra {
+        out.push_str("    /// Keys this version of the schema does not name, kept so that they round-trip.\n");
+        out.push_str("    #[serde(flatten)]\n");
+        let _ = writeln!(out, "    pub extra: {},", extra_ty(extra));
+    }
+    out.push_str("}\n\n");
+    if redacts_env(s) {
+        let _ = writeln!(out, "impl std::fmt::Debug for {} {{", s.name);
+        out.push_str("    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n");
+        let _ = writeln!(out, "        f.debug_struct({})", lit(&s.name));
+        for f in &s.fields {
+            if f.ident == "env" {
+                let _ = writeln!(
+                    out,
+                    "            .field({}, &crate::redact::RedactedValues(&self.env))",
+                    lit(&f.ident)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "            .field({}, &self.{})",
+                    lit(&f.ident),
+                    f.ident
+                );
+            }
+        }
+        if s.extra.is_some() {
+            out.push_str("            .field(\"extra\", &self.extra)\n");
+        }
+        out.push_str("            .finish()\n    }\n}\n\n");
+    }
+}
+
+fn emit_enum(out: &mut String, e: &StrEnum) {
+    let name = &e.name;
+    out.push_str(&doc(e.doc.as_deref(), ""));
+    out.push_str("///\n/// Open: a value this version does not know is kept in `Unknown` and sent back unchanged.\n");
+    out.push_str("#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n#[non_exhaustive]\n");
+    let _ = writeln!(out, "pub enum {name} {{");
+    for (wire, ident) in &e.variants {
+        let _ = writeln!(out, "    /// `{wire}`.\n    {ident},");
+    }
+    out.push_str(
+        "    /// A value this version of the schema does not name.\n    Unknown(String),\n}\n\n",
+    );
+
+    let _ = writeln!(out, "impl {name} {{");
+    out.push_str(
+        "    /// The wire value.\n    pub fn as_str(&self) -> &str {\n        match self {\n",
+    );
+    for (wire, ident) in &e.variants {
+        let _ = writeln!(out, "            Self::{ident} => {},", lit(wire));
+    }
+    out.push_str("            Self::Unknown(s) => s,\n        }\n    }\n}\n\n");
+
+    let first = &e.variants[0].1;
+    let _ = writeln!(
+        out,
+        "impl Default for {name} {{\n    fn default() -> Self {{\n        Self::{first}\n    }}\n}}\n"
+    );
+    let _ = writeln!(
+        out,
+        "impl std::fmt::Display for {name} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}\n"
+    );
+    let arms = |out: &mut String, fallback: &str| {
+        for (wire, ident) in &e.variants {
+            let _ = writeln!(out, "            {} => Self::{ident},", lit(wire));
+        }
+        let _ = writeln!(out, "            _ => Self::Unknown({fallback}),");
+    };
+    let _ = writeln!(
+        out,
+        "impl From<&str> for {name} {{\n    fn from(s: &str) -> Self {{\n        match s {{"
+    );
+    arms(out, "s.to_owned()");
+    out.push_str("        }\n    }\n}\n\n");
+    let _ = writeln!(
+        out,
+        "impl From<String> for {name} {{\n    fn from(s: String) -> Self {{\n        match s.as_str() {{"
+    );
+    arms(out, "s");
+    out.push_str("        }\n    }\n}\n\n");
+    let _ = writeln!(
+        out,
+        "impl serde::Serialize for {name} {{\n    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {{\n        serializer.serialize_str(self.as_str())\n    }}\n}}\n"
+    );
+    let _ = writeln!(
+        out,
+        "impl<'de> serde::Deserialize<'de> for {name} {{\n    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        String::deserialize(deserializer).map(Self::from)\n    }}\n}}\n"
+    );
+}
+
+fn emit_union(out: &mut String, u: &Union) {
+    let name = &u.name;
+    out.push_str(&doc(u.doc.as_deref(), ""));
+    match &u.discriminator {
+        Some((prop, _)) => {
+            let _ = writeln!(
+                out,
+                "///\n/// Chosen by the `{prop}` property; a body with a `{prop}` this version does not know is kept whole in `Unknown`."
+            );
+        }
+        None => {
+            out.push_str("///\n/// The first variant the body decodes as; a body matching none is kept whole in `Unknown`.\n");
+        }
+    }
+    out.push_str("#[derive(Debug, Clone, PartialEq, serde::Serialize)]\n#[serde(untagged)]\n#[non_exhaustive]\n");
+    let _ = writeln!(out, "pub enum {name} {{");
+    for (ident, t) in &u.variants {
+        let _ = writeln!(out, "    /// [`{t}`].\n    {ident}({t}),");
+    }
+    out.push_str("    /// A body this version of the schema does not describe.\n    Unknown(serde_json::Value),\n}\n\n");
+
+    let first = &u.variants[0];
+    let _ = writeln!(
+        out,
+        "impl Default for {name} {{\n    fn default() -> Self {{\n        Self::{}({}::default())\n    }}\n}}\n",
+        first.0, first.1
+    );
+
+    let _ = writeln!(out, "impl<'de> serde::Deserialize<'de> for {name} {{");
+    out.push_str("    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {\n");
+    out.push_str("        let value = serde_json::Value::deserialize(deserializer)?;\n");
+    match &u.discriminator {
+        Some((prop, mapping)) => {
+            let _ = writeln!(
+                out,
+                "        let tag = value.get({}).and_then(serde_json::Value::as_str).map(str::to_owned);",
+                lit(prop)
+            );
+            out.push_str("        match tag.as_deref() {\n");
+            for (tag, ident) in mapping {
+                let _ = writeln!(
+                    out,
+                    "            Some({}) => serde_json::from_value(value).map(Self::{ident}).map_err(serde::de::Error::custom),",
+                    lit(tag)
+                );
+            }
+            out.push_str("            _ => Ok(Self::Unknown(value)),\n        }\n");
+        }
+        None => {
+            for (ident, t) in &u.variants {
+                let _ = writeln!(
+                    out,
+                    "        if let Ok(v) = serde_json::from_value::<{t}>(value.clone()) {{\n            return Ok(Self::{ident}(v));\n        }}"
+                );
+            }
+            out.push_str("        Ok(Self::Unknown(value))\n");
+        }
+    }
+    out.push_str("    }\n}\n\n");
+}
+
+/// The `OPERATIONS` table of a REST module.
+pub(crate) fn operations(ops: &[super::openapi::Operation]) -> String {
+    let mut out = String::from(
+        "/// Every operation of the REST API, sorted by operation id.\npub const OPERATIONS: &[crate::rest::RestOperation] = &[\n",
+    );
+    for op in ops {
+        let _ = writeln!(
+            out,
+            "    crate::rest::RestOperation {{ operation_id: {}, method: {}, path: {}, tag: {}, summary: {} }},",
+            lit(&op.operation_id),
+            lit(&op.method),
+            lit(&op.path),
+            lit(&op.tag),
+            lit(&op.summary)
+        );
+    }
+    out.push_str("];\n");
+    out
+}
+
+fn emit_alias(out: &mut String, a: &Alias) {
+    out.push_str(&doc(a.doc.as_deref(), ""));
+    let _ = writeln!(out, "pub type {} = {};\n", a.name, ty(&a.ty));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc;
+
+    #[test]
+    fn docs_never_become_doctests() {
+        let text = "Intro.\n\n```\nlet x = 1;\n```\n\n    indented code\n```json\n{}";
+        assert_eq!(
+            doc(Some(text), ""),
+            "/// Intro.\n///\n/// ```text\n/// let x = 1;\n/// ```\n///\n/// indented code\n/// ```text\n/// {}\n/// ```\n"
+        );
+        assert_eq!(doc(Some("  "), ""), "");
+        assert_eq!(doc(None, "    "), "");
+    }
+}
