@@ -1,0 +1,73 @@
+//! The Runpod SDK for Rust.
+//!
+//! One crate for the four jobs Rust users bring to Runpod:
+//!
+//! - **Call serverless endpoints** ([`serverless`], feature `serverless`, on by default): submit
+//!   jobs with `/run` or `/runsync`, wait, stream partial output, cancel, retry, check health,
+//!   purge queues. A [`blocking`] client offers the same API without async (feature `blocking`).
+//! - **Manage the cloud** ([`admin`], feature `admin`, on by default): pods, serverless
+//!   endpoints, templates, network volumes, registries, the GPU/CPU catalog, billing, over
+//!   Runpod's REST v2 API, with GraphQL only where v2 has gaps.
+//! - **Write serverless workers** ([`worker`], feature `worker`): a runtime that speaks Runpod's
+//!   worker protocol (job-take, job-done, job-stream, ping, job-stop) and loses no result.
+//! - **Develop offline**: the `runpod-local` crate is a local Runpod endpoint that speaks both
+//!   the client API and the worker protocol.
+//!
+//! This crate holds no logic: it re-exports the layered crates (`runpod-types`,
+//! `runpod-transport`, `runpod-serverless`, `runpod-admin`) behind features.
+//!
+//! ```no_run
+//! # async fn demo() -> runpod::Result<()> {
+//! let client = runpod::ServerlessClient::from_env()?;
+//! let job = client.endpoint("my-endpoint").run(serde_json::json!({"prompt": "hi"})).send().await?;
+//! let output: serde_json::Value = job.await?;
+//! println!("{output}");
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// Wire models: REST v2, GraphQL operations and the serverless protocol.
+#[doc(inline)]
+pub use runpod_types as types;
+
+/// Configuration, API key, HTTP, retries and the error type shared by every client.
+#[doc(inline)]
+pub use runpod_transport as transport;
+
+#[doc(inline)]
+pub use runpod_transport::{ApiKey, Config, Error, HttpClient, Report, Result, RetryPolicy};
+
+/// Serverless queue endpoints: run, runsync, status, stream, cancel, retry, health, purge.
+#[cfg(feature = "serverless")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serverless")))]
+#[doc(inline)]
+pub use runpod_serverless as serverless;
+
+#[cfg(feature = "serverless")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serverless")))]
+#[doc(inline)]
+pub use runpod_serverless::{Endpoint, JobHandle, ServerlessClient};
+
+/// The blocking serverless client.
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+#[doc(inline)]
+pub use runpod_serverless::blocking;
+
+/// The serverless worker runtime.
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+#[doc(inline)]
+pub use runpod_serverless::worker;
+
+/// Cloud management over REST v2 (and GraphQL where v2 has gaps).
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+#[doc(inline)]
+pub use runpod_admin as admin;
+
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+#[doc(inline)]
+pub use runpod_admin::AdminClient;
