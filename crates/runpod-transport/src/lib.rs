@@ -1,0 +1,66 @@
+//! Auth, configuration, HTTP, retries and errors shared by the Runpod SDK crates.
+//!
+//! This is the only crate of the SDK that talks HTTP. It offers:
+//!
+//! - [`Config`]: API key (explicit, `RUNPOD_API_KEY`, or `~/.runpod/config.toml`), base URLs,
+//!   timeouts and the default [`RetryPolicy`];
+//! - [`HttpClient`]: a cheap-to-clone client whose [`request`](HttpClient::request) returns an
+//!   owned [`RequestBuilder`] ending in `.send().await`, plus GraphQL and server-sent events;
+//! - [`Error`]: one opaque error with `is_*` predicates, and [`Report`] to print it whole.
+//!
+//! # Retries
+//!
+//! Transient failures (408, 429, 5xx, connect errors, timeouts, broken connections) are
+//! retried with exponential backoff and jitter, honouring `Retry-After`. Requests that are not
+//! idempotent (POST and PATCH unless marked) are retried only when they provably had no effect:
+//! the connection was never made, or the server answered 429.
+//!
+//! # Secrets
+//!
+//! The API key is an [`ApiKey`], whose `Debug` and `Display` print `[redacted]`; the
+//! `Authorization` header is marked sensitive, and no log line or error carries it.
+//!
+//! ```no_run
+//! # async fn run() -> runpod_transport::Result<()> {
+//! use runpod_transport::{HttpClient, Method, Report};
+//!
+//! let client = HttpClient::from_env()?;
+//! let url = format!("{}/my-endpoint/health", client.config().serverless_base_url());
+//! match client.request(Method::GET, url).send_json::<serde_json::Value>().await {
+//!     Ok(health) => println!("{health}"),
+//!     Err(e) if e.is_unauthorized() => eprintln!("check RUNPOD_API_KEY"),
+//!     Err(e) => eprintln!("{}", Report(&e)),
+//! }
+//! # Ok(()) }
+//! ```
+
+mod api_error;
+mod api_key;
+mod client;
+mod config;
+mod error;
+mod graphql;
+mod rate_limit;
+mod request;
+mod response;
+mod retry;
+mod sse;
+
+pub use http::{HeaderMap, Method, StatusCode};
+
+pub use api_error::{ApiError, ApiErrorItem, PathSegment};
+pub use api_key::ApiKey;
+pub use client::{Auth, HttpClient};
+pub use config::{
+    Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, KeySource,
+};
+pub use error::{Error, ErrorKind, Report};
+pub use graphql::GraphQlRequest;
+pub use rate_limit::{RateLimit, RateLimitWindow};
+pub use request::RequestBuilder;
+pub use response::{Response, from_value};
+pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use sse::SseEvent;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
