@@ -1,0 +1,281 @@
+//! Handlers: plain async functions, and streaming ones wrapped with [`streaming`].
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures_core::Stream;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::job::{Job, JobContext};
+use super::report::{Failure, Outcome};
+use super::sink::PostKind;
+
+/// Something that can run jobs: implemented for async functions and closures
+/// `Fn(Job<I>) -> impl Future<Output = Result<O, E>>`, and for [`Streaming`].
+///
+/// `I: DeserializeOwned` is the job's input type, `O: Serialize` its output, `E: Display` its
+/// error (anything from `String` to `anyhow::Error`; the error's `{:#}` text is reported, so an
+/// `anyhow` chain is kept). `M` only tells the blanket impls apart; it is inferred.
+///
+/// ```
+/// use runpod_serverless::worker::Job;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Input { name: String }
+///
+/// async fn greet(job: Job<Input>) -> Result<String, std::convert::Infallible> {
+///     Ok(format!("hello, {}", job.input().name))
+/// }
+/// # fn assert_handler<M, H: runpod_serverless::worker::Handler<M>>(_: H) {}
+/// # assert_handler(greet);
+/// ```
+pub trait Handler<M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_runner(self) -> Runner;
+}
+
+/// The type-erased form of a handler (internal).
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Runner(pub(crate) Arc<dyn Run>);
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("streaming", &self.0.is_stream())
+            .finish()
+    }
+}
+
+pub(crate) trait Run: Send + Sync + 'static {
+    fn is_stream(&self) -> bool;
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Outcome>;
+}
+
+/// `fn() -> (I, O, E)`: names the types without owning them (always `Send + Sync`).
+type Types<I, O, E> = fn() -> (I, O, E);
+
+/// Marker for [`Handler`] impls on async functions.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct AsyncFn<I, O, E>(PhantomData<Types<I, O, E>>);
+
+/// Marker for [`Handler`] impls on [`Streaming`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StreamFn<I, O, E>(PhantomData<Types<I, O, E>>);
+
+impl<F, Fut, I, O, E> Handler<AsyncFn<I, O, E>> for F
+where
+    F: Fn(Job<I>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn into_runner(self) -> Runner {
+        Runner(Arc::new(AsyncRunner {
+            f: self,
+            _m: PhantomData::<Types<I, O, E>>,
+        }))
+    }
+}
+
+struct AsyncRunner<F, M> {
+    f: F,
+    _m: PhantomData<M>,
+}
+
+impl<F, Fut, I, O, E> Run for AsyncRunner<F, Types<I, O, E>>
+where
+    F: Fn(Job<I>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn is_stream(&self) -> bool {
+        false
+    }
+
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Outcome> {
+        let input = match decode_input::<I>(&ctx) {
+            Ok(i) => i,
+            Err(f) => return futures_util::future::ready(Outcome::Failed(f)).boxed(),
+        };
+        let fut = (self.f)(Job::new(input, ctx));
+        async move {
+            match fut.await {
+                Ok(o) => match serde_json::to_value(o) {
+                    Ok(v) => Outcome::Output(v),
+                    Err(e) => Outcome::Failed(serialize_failure(&e)),
+                },
+                Err(e) => Outcome::Failed(handler_failure(&e)),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// A streaming handler: each item of the stream is sent to job-stream as it is produced (in
+/// order, each post awaited), then the job ends with job-done. Made by [`streaming`].
+pub struct Streaming<F> {
+    f: F,
+    aggregate: bool,
+}
+
+impl<F> fmt::Debug for Streaming<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field("aggregate", &self.aggregate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps `f: Fn(Job<I>) -> impl Stream<Item = Result<O, E>>` as a streaming handler.
+///
+/// Each `Ok` item is POSTed to job-stream as `{"output": item}`. The first `Err` ends the job as
+/// failed (items already sent stay sent). At the end, job-done gets `{"output": []}`, or all the
+/// items with [`aggregate_output(true)`](Streaming::aggregate_output) (the Python worker's
+/// `return_aggregate_stream`), so `/runsync` and `/status` callers see the whole output.
+///
+/// ```
+/// use futures_util::stream::{self, Stream};
+/// use runpod_serverless::worker::{Job, streaming};
+///
+/// fn count(job: Job<u32>) -> impl Stream<Item = Result<u32, String>> {
+///     stream::iter((0..*job.input()).map(Ok))
+/// }
+/// let handler = streaming(count).aggregate_output(true);
+/// # let _ = runpod_serverless::worker::Worker::builder(handler);
+/// ```
+///
+/// `async_stream::stream!` / `try_stream!` blocks work as well as any other `Stream`.
+pub fn streaming<F>(f: F) -> Streaming<F> {
+    Streaming {
+        f,
+        aggregate: false,
+    }
+}
+
+impl<F> Streaming<F> {
+    /// Sends every item again, as one list, in the final result (default: `[]`).
+    #[must_use]
+    pub fn aggregate_output(mut self, yes: bool) -> Self {
+        self.aggregate = yes;
+        self
+    }
+}
+
+impl<F, S, I, O, E> Handler<StreamFn<I, O, E>> for Streaming<F>
+where
+    F: Fn(Job<I>) -> S + Send + Sync + 'static,
+    S: Stream<Item = Result<O, E>> + Send + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn into_runner(self) -> Runner {
+        Runner(Arc::new(StreamRunner {
+            f: self.f,
+            aggregate: self.aggregate,
+            _m: PhantomData::<Types<I, O, E>>,
+        }))
+    }
+}
+
+struct StreamRunner<F, M> {
+    f: F,
+    aggregate: bool,
+    _m: PhantomData<M>,
+}
+
+impl<F, S, I, O, E> Run for StreamRunner<F, Types<I, O, E>>
+where
+    F: Fn(Job<I>) -> S + Send + Sync + 'static,
+    S: Stream<Item = Result<O, E>> + Send + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn is_stream(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Outcome> {
+        let input = match decode_input::<I>(&ctx) {
+            Ok(i) => i,
+            Err(f) => return futures_util::future::ready(Outcome::Failed(f)).boxed(),
+        };
+        let stream = (self.f)(Job::new(input, ctx.clone()));
+        let aggregate = self.aggregate;
+        async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut all = Vec::new();
+            let mut sent = 0usize;
+            while let Some(item) = stream.next().await {
+                let value = match item {
+                    Ok(o) => match serde_json::to_value(o) {
+                        Ok(v) => v,
+                        Err(e) => return Outcome::Failed(serialize_failure(&e)),
+                    },
+                    Err(e) => return Outcome::Failed(handler_failure(&e)),
+                };
+                if aggregate {
+                    all.push(value.clone());
+                }
+                if ctx
+                    .inner
+                    .post(PostKind::Chunk, super::report::chunk_body(value))
+                    .await
+                {
+                    sent += 1;
+                }
+            }
+            tracing::debug!(chunks = sent, "stream finished");
+            Outcome::Output(Value::Array(all))
+        }
+        .boxed()
+    }
+}
+
+fn decode_input<I: DeserializeOwned>(ctx: &JobContext) -> Result<I, Failure> {
+    serde_path_to_error::deserialize(&ctx.raw().input).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
+        Failure::new(
+            "InvalidInput",
+            format!(
+                "the job's input does not match what the handler expects{at}: {}",
+                e.inner()
+            ),
+            "input validation before the handler ran",
+        )
+    })
+}
+
+fn handler_failure<E: fmt::Display>(e: &E) -> Failure {
+    Failure::new(
+        std::any::type_name::<E>(),
+        format!("{e:#}"),
+        "returned by the handler",
+    )
+}
+
+fn serialize_failure(e: &serde_json::Error) -> Failure {
+    Failure::new(
+        "OutputSerialization",
+        format!("the handler's output could not be serialized: {e}"),
+        "serializing the handler's output",
+    )
+}

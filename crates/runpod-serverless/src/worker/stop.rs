@@ -1,0 +1,103 @@
+//! The job-stop long-poll: the platform names in-progress jobs that must stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runpod_transport::{ApiKey, HttpClient, Method, Report, RetryPolicy};
+use runpod_types::serverless::StopSignals;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::job::StopReason;
+use super::sink::auth;
+use super::supervise::Shared;
+
+/// Settings of the job-stop loop.
+pub(crate) struct StopLoop {
+    pub(crate) client: HttpClient,
+    pub(crate) url: String,
+    pub(crate) key: Option<ApiKey>,
+    pub(crate) attempt_timeout: Duration,
+}
+
+/// Minimum spacing of job-stop polls that return nothing (a server that does not hold).
+const EMPTY_POLL_FLOOR: Duration = Duration::from_secs(1);
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(5);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const ERROR_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+};
+
+impl StopLoop {
+    /// Runs until `done` is cancelled (after the last job has been reported).
+    ///
+    /// A stopped job's token is cancelled; its handler gets the cancel-grace period, then is
+    /// dropped, and no result is posted — as in the Python worker: the platform has already
+    /// settled the job, and a late result for it would be discarded or rejected.
+    pub(crate) async fn run(self, shared: Arc<Shared>, done: CancellationToken) {
+        let mut errors = 0u32;
+        loop {
+            let started = Instant::now();
+            let request = self
+                .client
+                .request(Method::GET, &self.url)
+                .auth(auth(self.key.as_ref()))
+                .with_retry(RetryPolicy::none())
+                .with_attempt_timeout(Some(self.attempt_timeout))
+                .send();
+            let sent = tokio::select! {
+                r = request => r,
+                () = done.cancelled() => break,
+            };
+            let pause = match sent {
+                Ok(resp) => {
+                    errors = 0;
+                    let body = resp.bytes();
+                    let ids = if body.iter().all(u8::is_ascii_whitespace) {
+                        Vec::new()
+                    } else {
+                        match serde_json::from_slice::<StopSignals>(body) {
+                            Ok(s) => s.jobs_to_stop.unwrap_or_default(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job-stop response is not {{\"jobsToStop\": [...]}}; ignored");
+                                Vec::new()
+                            }
+                        }
+                    };
+                    for id in &ids {
+                        match shared.jobs.get(id) {
+                            Some(job) => {
+                                tracing::info!(job.id = %id, "job-stop: stopping the job");
+                                job.cancel(StopReason::Stopped);
+                            }
+                            None => {
+                                tracing::debug!(job.id = %id, "job-stop names a job this worker does not hold")
+                            }
+                        }
+                    }
+                    EMPTY_POLL_FLOOR.saturating_sub(started.elapsed())
+                }
+                Err(e) if e.is_timeout() => Duration::ZERO,
+                Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => e
+                    .retry_after()
+                    .unwrap_or(RATE_LIMIT_PAUSE)
+                    .min(MAX_RETRY_AFTER),
+                Err(e) => {
+                    let d = ERROR_BACKOFF.delay(errors);
+                    errors = errors.saturating_add(1);
+                    tracing::warn!(error = %Report(&e), "job-stop poll failed; retrying in {d:?}");
+                    d
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = done.cancelled() => break,
+                }
+            }
+        }
+        tracing::debug!("job-stop loop stopped");
+    }
+}
