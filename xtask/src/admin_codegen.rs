@@ -24,15 +24,60 @@ const FIXTURE_DIR: &str = "crates/runpod-admin/tests/fixtures/rest_v2";
 
 /// Resource groups in the order `AdminClient` lists them: (spec tag, accessor, type, doc).
 const GROUPS: &[(&str, &str, &str, &str)] = &[
-    ("Pods", "pods", "Pods", "GPU and CPU pods: lifecycle, actions and log streams."),
-    ("Serverless", "endpoints", "Endpoints", "Serverless endpoints: lifecycle, workers, releases and worker log streams."),
-    ("Templates", "templates", "Templates", "Your pod and serverless templates."),
-    ("Network Volumes", "network_volumes", "NetworkVolumes", "Persistent network storage volumes."),
-    ("Clusters", "clusters", "Clusters", "Instant clusters of identical pods."),
-    ("Registries", "registries", "Registries", "Container registry credentials and ECR delegations."),
-    ("Catalog", "catalog", "Catalog", "GPU types, CPU types, data centers and public templates, with availability filters."),
-    ("Billing", "billing", "Billing", "Billing history: aggregated and per product."),
-    ("Account", "account", "Account", "Account settings (SSH public keys)."),
+    (
+        "Pods",
+        "pods",
+        "Pods",
+        "GPU and CPU pods: lifecycle, actions and log streams.",
+    ),
+    (
+        "Serverless",
+        "endpoints",
+        "Endpoints",
+        "Serverless endpoints: lifecycle, workers, releases and worker log streams.",
+    ),
+    (
+        "Templates",
+        "templates",
+        "Templates",
+        "Your pod and serverless templates.",
+    ),
+    (
+        "Network Volumes",
+        "network_volumes",
+        "NetworkVolumes",
+        "Persistent network storage volumes.",
+    ),
+    (
+        "Clusters",
+        "clusters",
+        "Clusters",
+        "Instant clusters of identical pods.",
+    ),
+    (
+        "Registries",
+        "registries",
+        "Registries",
+        "Container registry credentials and ECR delegations.",
+    ),
+    (
+        "Catalog",
+        "catalog",
+        "Catalog",
+        "GPU types, CPU types, data centers and public templates, with availability filters.",
+    ),
+    (
+        "Billing",
+        "billing",
+        "Billing",
+        "Billing history: aggregated and per product.",
+    ),
+    (
+        "Account",
+        "account",
+        "Account",
+        "Account settings (SSH public keys).",
+    ),
 ];
 
 /// operationId → (method name on its group, builder type name if not the operationId's).
@@ -160,7 +205,9 @@ fn deref<'v>(spec: &'v Value, v: &'v Value) -> Result<&'v Value> {
     let Some(r) = s(v, "$ref") else { return Ok(v) };
     let mut cur = spec;
     for part in r.trim_start_matches("#/").split('/') {
-        cur = cur.get(part).with_context(|| format!("unresolved $ref {r}"))?;
+        cur = cur
+            .get(part)
+            .with_context(|| format!("unresolved $ref {r}"))?;
     }
     Ok(cur)
 }
@@ -174,7 +221,9 @@ fn param_ty(schema: &Value, inline_enum_name: &str, extra: &mut Items) -> Result
         let variants = values
             .iter()
             .map(|v| {
-                let wire = v.as_str().context("a non-string enum value in a parameter")?;
+                let wire = v
+                    .as_str()
+                    .context("a non-string enum value in a parameter")?;
                 Ok((wire.to_owned(), upper_camel(wire)))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -182,7 +231,9 @@ fn param_ty(schema: &Value, inline_enum_name: &str, extra: &mut Items) -> Result
             inline_enum_name.to_owned(),
             Item::Enum(StrEnum {
                 name: inline_enum_name.to_owned(),
-                doc: Some(format!("Values of the `{inline_enum_name}` query parameter.")),
+                doc: Some(format!(
+                    "Values of the `{inline_enum_name}` query parameter."
+                )),
                 variants,
             }),
         );
@@ -198,19 +249,28 @@ fn param_ty(schema: &Value, inline_enum_name: &str, extra: &mut Items) -> Result
 }
 
 fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
-    let paths = spec.get("paths").and_then(Value::as_mapping).context("the spec has no paths")?;
+    let paths = spec
+        .get("paths")
+        .and_then(Value::as_mapping)
+        .context("the spec has no paths")?;
     let mut ops = Vec::new();
     for (path, item) in paths {
         let path = path.as_str().context("a path is not a string")?;
-        let shared: Vec<Value> =
-            item.get("parameters").and_then(Value::as_sequence).cloned().unwrap_or_default();
+        let shared: Vec<Value> = item
+            .get("parameters")
+            .and_then(Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
         for method in ["get", "put", "post", "patch", "delete"] {
             let Some(op) = item.get(method) else { continue };
-            let id = s(op, "operationId").with_context(|| format!("{method} {path} has no operationId"))?;
+            let id = s(op, "operationId")
+                .with_context(|| format!("{method} {path} has no operationId"))?;
             let (_, group_method, builder) = METHODS
                 .iter()
                 .find(|(op_id, ..)| *op_id == id)
-                .with_context(|| format!("operation {id} is not named in admin_codegen::METHODS"))?;
+                .with_context(|| {
+                    format!("operation {id} is not named in admin_codegen::METHODS")
+                })?;
             let builder = builder.map_or_else(|| upper_camel(id), str::to_owned);
             let tag = op
                 .get("tags")
@@ -221,8 +281,11 @@ fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
                 bail!("{id}: tag {tag} is not a group in admin_codegen::GROUPS");
             }
             let mut params = Vec::new();
-            let own: Vec<Value> =
-                op.get("parameters").and_then(Value::as_sequence).cloned().unwrap_or_default();
+            let own: Vec<Value> = op
+                .get("parameters")
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default();
             for p in own.iter().chain(shared.iter()) {
                 let p = deref(spec, p)?;
                 let wire = s(p, "name").context("a parameter without a name")?;
@@ -237,9 +300,15 @@ fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
                 };
                 // Not dereferenced: a `$ref` names the model type the parameter takes.
                 let schema = p.get("schema").context("a parameter without a schema")?;
-                let inline_name = format!("{}{}", upper_camel(id.trim_start_matches("list")), upper_camel(wire));
+                let inline_name = format!(
+                    "{}{}",
+                    upper_camel(id.trim_start_matches("list")),
+                    upper_camel(wire)
+                );
                 let (ty, array) = if s(schema, "type") == Some("array") {
-                    let items = schema.get("items").context("array parameter without items")?;
+                    let items = schema
+                        .get("items")
+                        .context("array parameter without items")?;
                     (param_ty(items, &inline_name, extra)?, true)
                 } else {
                     (param_ty(schema, &inline_name, extra)?, false)
@@ -283,7 +352,11 @@ fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
                         .and_then(|c| c.get("application/json"))
                         .and_then(|c| c.get("schema"))
                         .with_context(|| format!("{id}: request body is not application/json"))?;
-                    Some(ref_name(schema).with_context(|| format!("{id}: inline request body"))?.to_owned())
+                    Some(
+                        ref_name(schema)
+                            .with_context(|| format!("{id}: inline request body"))?
+                            .to_owned(),
+                    )
                 }
             };
             let (success, example) = success_of(spec, id, op)?;
@@ -313,8 +386,14 @@ fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
     // Group order, then the order of METHODS: stable whatever order the spec lists paths in.
     let rank = |o: &Op| {
         (
-            GROUPS.iter().position(|(t, ..)| *t == o.tag).unwrap_or(usize::MAX),
-            METHODS.iter().position(|(id, ..)| *id == o.id).unwrap_or(usize::MAX),
+            GROUPS
+                .iter()
+                .position(|(t, ..)| *t == o.tag)
+                .unwrap_or(usize::MAX),
+            METHODS
+                .iter()
+                .position(|(id, ..)| *id == o.id)
+                .unwrap_or(usize::MAX),
         )
     };
     ops.sort_by_key(rank);
@@ -322,7 +401,10 @@ fn parse_ops(spec: &Value, extra: &mut Items) -> Result<Vec<Op>> {
 }
 
 fn success_of(spec: &Value, id: &str, op: &Value) -> Result<(Success, Option<Value>)> {
-    let responses = op.get("responses").and_then(Value::as_mapping).context("no responses")?;
+    let responses = op
+        .get("responses")
+        .and_then(Value::as_mapping)
+        .context("no responses")?;
     let mut json: Option<(String, Option<Value>)> = None;
     let mut empty = false;
     let mut sse = false;
@@ -375,10 +457,16 @@ fn setter_arg(t: &Ty, model: &str) -> (String, String) {
     match t {
         Ty::String => ("impl Into<String>".to_owned(), "value.into()".to_owned()),
         Ty::I32 | Ty::I64 | Ty::F64 | Ty::Bool => (rust_ty(t), "value".to_owned()),
-        Ty::Named(n) => (format!("impl Into<{}>", qualified(n, model)), "value.into()".to_owned()),
+        Ty::Named(n) => (
+            format!("impl Into<{}>", qualified(n, model)),
+            "value.into()".to_owned(),
+        ),
         Ty::Vec(inner) => match inner.as_ref() {
             Ty::String | Ty::Named(_) | Ty::Value => (
-                format!("impl IntoIterator<Item = impl Into<{}>>", qualified_ty(inner, model)),
+                format!(
+                    "impl IntoIterator<Item = impl Into<{}>>",
+                    qualified_ty(inner, model)
+                ),
                 "value.into_iter().map(Into::into).collect()".to_owned(),
             ),
             other => (
@@ -393,8 +481,14 @@ fn setter_arg(t: &Ty, model: &str) -> (String, String) {
             ),
             "value.into_iter().map(|(k, v)| (k.into(), v.into())).collect()".to_owned(),
         ),
-        Ty::Value => ("impl Into<serde_json::Value>".to_owned(), "value.into()".to_owned()),
-        Ty::Object => ("serde_json::Map<String, serde_json::Value>".to_owned(), "value".to_owned()),
+        Ty::Value => (
+            "impl Into<serde_json::Value>".to_owned(),
+            "value.into()".to_owned(),
+        ),
+        Ty::Object => (
+            "serde_json::Map<String, serde_json::Value>".to_owned(),
+            "value".to_owned(),
+        ),
     }
 }
 
@@ -405,23 +499,33 @@ fn apply(conv: &str, ident: &str) -> String {
 
 /// A struct-literal field initialised from the argument of the same name.
 fn init(ident: &str, conv: &str) -> String {
-    if conv == "value" { ident.to_owned() } else { format!("{ident}: {}", apply(conv, ident)) }
+    if conv == "value" {
+        ident.to_owned()
+    } else {
+        format!("{ident}: {}", apply(conv, ident))
+    }
 }
 
 /// A model type name as the generated admin code spells it.
 fn qualified(name: &str, model: &str) -> String {
-    if name.contains("::") || model.is_empty() { name.to_owned() } else { format!("{model}::{name}") }
+    if name.contains("::") || model.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{model}::{name}")
+    }
 }
 
 fn qualified_ty(t: &Ty, model: &str) -> String {
     match t {
         Ty::Named(n) => qualified(n, model),
         Ty::Vec(inner) => format!("Vec<{}>", qualified_ty(inner, model)),
-        Ty::Map(inner) => format!("std::collections::BTreeMap<String, {}>", qualified_ty(inner, model)),
+        Ty::Map(inner) => format!(
+            "std::collections::BTreeMap<String, {}>",
+            qualified_ty(inner, model)
+        ),
         other => rust_ty(other),
     }
 }
-
 
 fn builder_doc(op: &Op) -> String {
     let mut text = String::new();
@@ -435,6 +539,14 @@ fn builder_doc(op: &Op) -> String {
         text.push('\n');
     }
     doc(Some(&text), "")
+}
+
+/// A body field whose value must never reach logs.
+fn is_secret(f: &Field) -> bool {
+    let wire = f.wire.to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|s| wire.contains(s))
 }
 
 /// A body field the caller must give (a constructor argument).
@@ -457,7 +569,13 @@ impl Gen {
 
         let out = &mut self.code;
         out.push_str(&builder_doc(op));
-        out.push_str("#[derive(Debug, Clone)]\n");
+        // A body with a secret (a registry password) gets a Debug that never prints it.
+        let secret = body_fields.iter().any(is_secret);
+        out.push_str(if secret {
+            "#[derive(Clone)]\n"
+        } else {
+            "#[derive(Debug, Clone)]\n"
+        });
         out.push_str("#[must_use = \"a request does nothing until it is sent\"]\n");
         let _ = writeln!(out, "pub struct {b} {{");
         out.push_str("    pub(crate) client: AdminClient,\n");
@@ -469,6 +587,31 @@ impl Gen {
             let _ = writeln!(out, "    pub(crate) body: rest::{schema},");
         }
         out.push_str("    pub(crate) options: CallOptions,\n}\n\n");
+        if secret {
+            let _ = writeln!(out, "impl std::fmt::Debug for {b} {{");
+            out.push_str(
+                "    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n",
+            );
+            let _ = writeln!(
+                out,
+                "        f.debug_struct({b:?})\n            .field(\"client\", &self.client)"
+            );
+            for p in &op.params {
+                let _ = writeln!(out, "            .field({:?}, &self.{})", p.ident, p.ident);
+            }
+            for f in body_fields {
+                if is_secret(f) {
+                    let _ = writeln!(out, "            .field({:?}, &\"[redacted]\")", f.ident);
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "            .field({:?}, &self.body.{})",
+                        f.ident, f.ident
+                    );
+                }
+            }
+            out.push_str("            .field(\"options\", &self.options)\n            .finish()\n    }\n}\n\n");
+        }
 
         for p in &op.params {
             if p.required {
@@ -493,7 +636,10 @@ impl Gen {
         let _ = writeln!(
             out,
             "    pub(crate) fn new(client: AdminClient{}) -> Self {{",
-            ctor_args.iter().map(|a| format!(", {a}")).collect::<String>()
+            ctor_args
+                .iter()
+                .map(|a| format!(", {a}"))
+                .collect::<String>()
         );
         let _ = writeln!(out, "        Self {{ client,");
         for i in &ctor_inits {
@@ -505,7 +651,10 @@ impl Gen {
             let _ = writeln!(
                 out,
                 "            body: rest::{schema} {{ {}{} }},",
-                body_inits.iter().map(|i| format!("{i}, ")).collect::<String>(),
+                body_inits
+                    .iter()
+                    .map(|i| format!("{i}, "))
+                    .collect::<String>(),
                 if complete { "" } else { "..Default::default()" }
             );
         }
@@ -513,7 +662,10 @@ impl Gen {
 
         // Setters for optional parameters.
         for p in op.params.iter().filter(|p| !p.required) {
-            let param_doc = p.doc.clone().unwrap_or_else(|| format!("The `{}` parameter.", p.wire));
+            let param_doc = p
+                .doc
+                .clone()
+                .unwrap_or_else(|| format!("The `{}` parameter.", p.wire));
             let kind = match p.location {
                 Location::Query => "query parameter",
                 Location::Header => "header",
@@ -541,8 +693,10 @@ impl Gen {
         // Setters for optional body fields.
         if let Some(schema) = &op.body {
             for f in body_fields.iter().filter(|f| !is_required(f)) {
-                let field_doc =
-                    f.doc.clone().unwrap_or_else(|| format!("The `{}` field of the body.", f.wire));
+                let field_doc = f
+                    .doc
+                    .clone()
+                    .unwrap_or_else(|| format!("The `{}` field of the body.", f.wire));
                 out.push_str(&doc(Some(field_doc.trim()), "    "));
                 let (arg, conv) = setter_arg(&f.ty, "rest");
                 let mut name = f.ident.clone();
@@ -581,7 +735,9 @@ impl Gen {
                         .params
                         .iter()
                         .find(|p| p.wire == name && p.location == Location::Path)
-                        .with_context(|| format!("{}: path names {name}, not a parameter", op.id))?;
+                        .with_context(|| {
+                            format!("{}: path names {name}, not a parameter", op.id)
+                        })?;
                     segs.push(format!("PathSegment::Param(&self.{})", p.ident));
                 }
                 None => segs.push(format!("PathSegment::Literal({seg:?})")),
@@ -617,7 +773,11 @@ impl Gen {
                             );
                         }
                     } else if p.required {
-                        let _ = writeln!(out, "        request = request.query({:?}, &self.{});", p.wire, p.ident);
+                        let _ = writeln!(
+                            out,
+                            "        request = request.query({:?}, &self.{});",
+                            p.wire, p.ident
+                        );
                     } else {
                         let _ = writeln!(
                             out,
@@ -675,7 +835,8 @@ impl Gen {
     }
 }
 
-const CALL_OPTION_SETTERS: &str = "    /// Uses this retry policy for this call instead of the client's.
+const CALL_OPTION_SETTERS: &str =
+    "    /// Uses this retry policy for this call instead of the client's.
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.options.retry = Some(policy);
         self
@@ -707,7 +868,9 @@ fn param_field_ty(p: &Param) -> String {
 }
 
 fn operations_rs(ops: &[Op], extra: &Items) -> Result<String> {
-    let mut g = Gen { code: String::new() };
+    let mut g = Gen {
+        code: String::new(),
+    };
     g.code.push_str(
         "//! One owned request builder per REST v2 operation.\n\n\
          use std::time::Duration;\n\n\
@@ -831,7 +994,11 @@ fn synthesize(spec: &Value, schema: &Value, depth: usize) -> Result<serde_json::
     if let Some(values) = schema.get("enum").and_then(|e| e.get(0)) {
         return Ok(serde_json::to_value(values)?);
     }
-    if let Some(first) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(|l| l.get(0)) {
+    if let Some(first) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(|l| l.get(0))
+    {
         return synthesize(spec, first, depth + 1);
     }
     let mut obj = serde_json::Map::new();
@@ -915,7 +1082,12 @@ fn required_order(spec: &Value, schema: &str, depth: usize) -> Result<Vec<String
                 walk(spec, part, out, depth + 1)?;
             }
         }
-        for r in v.get("required").and_then(Value::as_sequence).into_iter().flatten() {
+        for r in v
+            .get("required")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
             if let Some(r) = r.as_str().filter(|r| !out.iter().any(|x| x == r)) {
                 out.push(r.to_owned());
             }
@@ -942,7 +1114,12 @@ pub(crate) fn outputs(spec: &Value, items: &Items, source_note: &str) -> Result<
                 bail!("{}: request body {schema} is not an object schema", op.id);
             };
             let order = required_order(spec, schema, 0)?;
-            let rank = |f: &Field| order.iter().position(|w| *w == f.wire).unwrap_or(usize::MAX);
+            let rank = |f: &Field| {
+                order
+                    .iter()
+                    .position(|w| *w == f.wire)
+                    .unwrap_or(usize::MAX)
+            };
             // Required fields first, in the order the schema's `required` lists them (so the
             // constructor reads `create(name, image)`), then the rest in schema order.
             let mut fields = st.fields.clone();
@@ -953,21 +1130,37 @@ pub(crate) fn outputs(spec: &Value, items: &Items, source_note: &str) -> Result<
     }
     let dir = Path::new(OUT_DIR);
     let mut out = vec![
-        Output { path: dir.join("operations.rs"), contents: format(source_note, &operations_rs(&ops, &extra)?)? },
-        Output { path: dir.join("groups.rs"), contents: format(source_note, &groups_rs(&ops)?)? },
-        Output { path: dir.join("table.rs"), contents: format(source_note, &table_rs(&ops))? },
+        Output {
+            path: dir.join("operations.rs"),
+            contents: format(source_note, &operations_rs(&ops, &extra)?)?,
+        },
+        Output {
+            path: dir.join("groups.rs"),
+            contents: format(source_note, &groups_rs(&ops)?)?,
+        },
+        Output {
+            path: dir.join("table.rs"),
+            contents: format(source_note, &table_rs(&ops))?,
+        },
     ];
     out.extend(fixtures(spec, &ops)?);
     Ok(out)
 }
 
 /// Every file this part of codegen writes (called from `codegen::outputs`).
-pub(crate) fn outputs_from_schema(root: &Path, sources: &crate::sources::Sources) -> Result<Vec<Output>> {
+pub(crate) fn outputs_from_schema(
+    root: &Path,
+    sources: &crate::sources::Sources,
+) -> Result<Vec<Output>> {
     let text = sources.read_verified(root, REST_SPEC)?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing schema/{REST_SPEC}"))?;
     let spec = serde_yaml::to_value(json)?;
-    let items = crate::codegen::openapi::build(&spec).with_context(|| format!("schema/{REST_SPEC}"))?;
-    let note = format!("schema/{REST_SPEC} (sha256 {})", sources.files[REST_SPEC].sha256);
+    let items =
+        crate::codegen::openapi::build(&spec).with_context(|| format!("schema/{REST_SPEC}"))?;
+    let note = format!(
+        "schema/{REST_SPEC} (sha256 {})",
+        sources.files[REST_SPEC].sha256
+    );
     outputs(&spec, &items, &note)
 }

@@ -1,0 +1,121 @@
+//! Pieces every generated request builder shares: URL building, query encoding, call options.
+
+use std::fmt::{self, Display, Write as _};
+use std::time::Duration;
+
+use runpod_transport::{RequestBuilder, RetryPolicy};
+
+/// One segment of a request path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PathSegment<'a> {
+    /// A fixed part of the path template (`pods`).
+    Literal(&'static str),
+    /// A value the caller gave (an id); percent-encoded, so `/`, `?` or spaces in it stay inside
+    /// the segment.
+    Param(&'a str),
+}
+
+/// Appends `segments` to `base` (which has no trailing slash).
+pub(crate) fn build_url(base: &str, segments: &[PathSegment<'_>]) -> String {
+    let mut url = String::with_capacity(base.len() + 32);
+    url.push_str(base.trim_end_matches('/'));
+    for segment in segments {
+        url.push('/');
+        match segment {
+            PathSegment::Literal(s) => url.push_str(s),
+            PathSegment::Param(s) => encode_segment(&mut url, s),
+        }
+    }
+    url
+}
+
+/// RFC 3986 path-segment encoding: unreserved characters stay, every other byte is `%XX`.
+fn encode_segment(out: &mut String, value: &str) {
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}
+
+/// A query value for `style: form, explode: false`: the items joined with commas.
+pub(crate) fn join_csv<T: Display>(items: &[T]) -> Csv<'_, T> {
+    Csv(items)
+}
+
+/// Displays a list comma-separated (see [`join_csv`]).
+pub(crate) struct Csv<'a, T>(&'a [T]);
+
+impl<T: Display> Display for Csv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            item.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Per-call overrides of the client's retry policy and timeouts (`with_*` on every builder).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallOptions {
+    pub(crate) retry: Option<RetryPolicy>,
+    /// `Some(None)` switches the per-attempt bound off for this call.
+    pub(crate) attempt_timeout: Option<Option<Duration>>,
+    pub(crate) operation_timeout: Option<Option<Duration>>,
+}
+
+impl CallOptions {
+    pub(crate) fn apply(&self, mut request: RequestBuilder) -> RequestBuilder {
+        if let Some(policy) = &self.retry {
+            request = request.with_retry(policy.clone());
+        }
+        if let Some(timeout) = self.attempt_timeout {
+            request = request.with_attempt_timeout(timeout);
+        }
+        if let Some(timeout) = self.operation_timeout {
+            request = request.with_operation_timeout(timeout);
+        }
+        request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_encoded_as_one_segment() {
+        let url = build_url(
+            "http://h/",
+            &[
+                PathSegment::Literal("v2"),
+                PathSegment::Literal("catalog"),
+                PathSegment::Literal("gpus"),
+                PathSegment::Param("NVIDIA GeForce RTX 4090"),
+            ],
+        );
+        assert_eq!(
+            url,
+            "http://h/v2/catalog/gpus/NVIDIA%20GeForce%20RTX%204090"
+        );
+        let url = build_url("http://h", &[PathSegment::Param("a/b?c#d%e")]);
+        assert_eq!(url, "http://h/a%2Fb%3Fc%23d%25e");
+        let url = build_url("http://h", &[PathSegment::Param("ép_1.x~y")]);
+        assert_eq!(url, "http://h/%C3%A9p_1.x~y");
+    }
+
+    #[test]
+    fn csv_joins_without_spaces() {
+        assert_eq!(
+            join_csv(&["POD", "SERVERLESS"]).to_string(),
+            "POD,SERVERLESS"
+        );
+        assert_eq!(join_csv(&["FR"]).to_string(), "FR");
+        assert_eq!(join_csv::<&str>(&[]).to_string(), "");
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests of runpod-admin against loopback mock servers (and, ignored, the live API).
+
+mod coverage;
+mod easy;
+mod errors;
+mod fallback;
+mod graphql;
+mod live;
+mod local;
+mod logs;
+mod models;
+mod operations;
+mod support;
+mod wait;
