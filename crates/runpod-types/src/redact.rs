@@ -1,4 +1,5 @@
-//! Debug output that shows which environment variables are set but never their values.
+//! Debug output that shows which environment variables are set but never their values, and
+//! hides credentials (passwords, secret keys) whole.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,6 +64,24 @@ impl<T: KeyedValues + ?Sized> fmt::Debug for RedactedValues<'_, T> {
     }
 }
 
+/// Wraps a credential for `Debug`: prints whether it is set, never the value.
+pub(crate) struct Hidden<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl fmt::Debug for Hidden<'_, String> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl fmt::Debug for Hidden<'_, Option<String>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(_) => f.write_str("Some(\"[redacted]\")"),
+            None => f.write_str("None"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +94,14 @@ mod tests {
         let shown = format!("{:?}", RedactedValues(&Some(env)));
         assert_eq!(shown, r#"Some({"HF_TOKEN": "[redacted]"})"#);
         assert!(!shown.contains("hf_secret"));
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let set = Some("s3-secret".to_owned());
+        assert_eq!(format!("{:?}", Hidden(&set)), r#"Some("[redacted]")"#);
+        assert_eq!(format!("{:?}", Hidden(&None::<String>)), "None");
+        assert_eq!(format!("{:?}", Hidden(&"pw".to_owned())), r#""[redacted]""#);
     }
 
     #[test]

@@ -88,9 +88,19 @@ pub(crate) fn items(items: &Items) -> String {
     out
 }
 
-/// A struct whose `env` values must never reach logs.
+/// Fields whose values must never reach logs: environments (keys shown, values hidden) and
+/// credentials (hidden whole).
+fn redaction(ident: &str) -> Option<&'static str> {
+    match ident {
+        "env" => Some("RedactedValues"),
+        "password" | "access_secret" | "secret_access_key" | "api_key" | "token" => Some("Hidden"),
+        _ => None,
+    }
+}
+
+/// A struct with a field that [`redaction`] hides gets a hand-written `Debug`.
 fn redacts_env(s: &Struct) -> bool {
-    s.fields.iter().any(|f| f.ident == "env")
+    s.fields.iter().any(|f| redaction(&f.ident).is_some())
 }
 
 fn emit_struct(out: &mut String, s: &Struct) {
@@ -130,11 +140,12 @@ fn emit_struct(out: &mut String, s: &Struct) {
         out.push_str("    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n");
         let _ = writeln!(out, "        f.debug_struct({})", lit(&s.name));
         for f in &s.fields {
-            if f.ident == "env" {
+            if let Some(wrapper) = redaction(&f.ident) {
                 let _ = writeln!(
                     out,
-                    "            .field({}, &crate::redact::RedactedValues(&self.env))",
-                    lit(&f.ident)
+                    "            .field({}, &crate::redact::{wrapper}(&self.{}))",
+                    lit(&f.ident),
+                    f.ident
                 );
             } else {
                 let _ = writeln!(

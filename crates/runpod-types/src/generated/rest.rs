@@ -1438,13 +1438,23 @@ impl std::fmt::Debug for CreatePodRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CreateRegistryRequest {
     pub name: String,
     /// Registry password (write-only, not returned in responses)
     pub password: String,
     /// Registry username (write-only, not returned in responses)
     pub username: String,
+}
+
+impl std::fmt::Debug for CreateRegistryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRegistryRequest")
+            .field("name", &self.name)
+            .field("password", &crate::redact::Hidden(&self.password))
+            .field("username", &self.username)
+            .finish()
+    }
 }
 
 /// Reusable container configuration shared across templates, pods, and serverless endpoints. Adding a field here automatically propagates to all three resources.

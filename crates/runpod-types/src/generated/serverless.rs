@@ -256,7 +256,7 @@ pub struct PurgeQueueResponse {
 }
 
 /// Bucket credentials passed to the worker only.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct S3Config {
     /// Access key id.
     #[serde(rename = "accessId", default, skip_serializing_if = "Option::is_none")]
@@ -273,6 +273,18 @@ pub struct S3Config {
     /// Object path prefix (JS and Go SDKs).
     #[serde(rename = "objectPath", default, skip_serializing_if = "Option::is_none")]
     pub object_path: Option<String>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("access_id", &self.access_id)
+            .field("access_secret", &crate::redact::Hidden(&self.access_secret))
+            .field("bucket_name", &self.bucket_name)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("object_path", &self.object_path)
+            .finish()
+    }
 }
 
 /// The job-stop response.

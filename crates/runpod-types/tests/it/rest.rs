@@ -294,3 +294,25 @@ fn env_values_never_reach_debug_output() {
         "sk-123"
     );
 }
+
+#[test]
+fn credentials_never_reach_debug_output() {
+    let registry = rest::CreateRegistryRequest {
+        name: "private".to_owned(),
+        password: "registry-pass-123".to_owned(),
+        username: "me".to_owned(),
+    };
+    let shown = format!("{registry:?}");
+    assert!(!shown.contains("registry-pass-123"), "{shown}");
+    assert!(shown.contains("password: \"[redacted]\""), "{shown}");
+    assert!(shown.contains("username: \"me\""), "{shown}");
+
+    let s3 = runpod_types::serverless::S3Config {
+        access_id: Some("AKIA".to_owned()),
+        access_secret: Some("s3-secret-xyz".to_owned()),
+        ..Default::default()
+    };
+    let shown = format!("{s3:?}");
+    assert!(!shown.contains("s3-secret-xyz"), "{shown}");
+    assert!(shown.contains("access_secret: Some(\"[redacted]\")"), "{shown}");
+}
