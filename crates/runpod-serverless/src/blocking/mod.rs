@@ -1,0 +1,518 @@
+//! A blocking client with the same API as the async one, for programs without an async runtime.
+//!
+//! Like `reqwest::blocking`, it runs the async client on a private tokio runtime on its own
+//! thread; every call sends its work there and blocks the calling thread until it is done.
+//! Streams become iterators. The runtime thread lives as long as any client, endpoint or job
+//! handle made from it.
+//!
+//! Calling it from inside an async runtime does not panic (nothing enters the caller's
+//! runtime), but it blocks that runtime's worker thread for the whole call; in async code use
+//! the async API instead.
+//!
+//! ```no_run
+//! # fn demo() -> runpod_serverless::Result<()> {
+//! use std::time::Duration;
+//! use runpod_serverless::blocking::ServerlessClient;
+//!
+//! let endpoint = ServerlessClient::from_env()?.endpoint("my-endpoint-id");
+//!
+//! let output: serde_json::Value = endpoint
+//!     .run_sync(serde_json::json!({"prompt": "hello"}))
+//!     .with_timeout(Duration::from_secs(300))
+//!     .output()?;
+//!
+//! let job = endpoint.run(serde_json::json!({"prompt": "a story"})).send()?;
+//! for chunk in job.stream() {
+//!     print!("{}", chunk?.output.unwrap_or_default());
+//! }
+//! # let _ = output;
+//! # Ok(()) }
+//! ```
+
+mod runtime;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_util::StreamExt as _;
+use runpod_transport::{Config, HttpClient, Result};
+use runpod_types::serverless::{HealthResponse, JobState, PurgeQueueResponse, StreamChunk};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use self::runtime::RuntimeThread;
+use crate::poll::PollPolicy;
+use crate::rate_limit::RateLimits;
+use crate::run::{JobOptions, job_option_setters, serialize_input};
+
+/// The blocking [`crate::ServerlessClient`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerlessClient {
+    inner: crate::ServerlessClient,
+    rt: Arc<RuntimeThread>,
+}
+
+impl fmt::Debug for ServerlessClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("blocking::ServerlessClient")
+            .field(&self.inner)
+            .finish()
+    }
+}
+
+impl ServerlessClient {
+    /// A blocking client over an existing HTTP client.
+    ///
+    /// # Panics
+    /// When the runtime thread cannot be started (the OS refuses a thread).
+    pub fn new(http: HttpClient) -> Self {
+        Self::from_async(crate::ServerlessClient::new(http))
+    }
+
+    /// A blocking client configured from the environment.
+    ///
+    /// # Errors
+    /// A configuration error, e.g. when no API key is found.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::from_async(crate::ServerlessClient::from_env()?))
+    }
+
+    /// A blocking client from an explicit transport configuration.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn from_config(config: Config) -> Result<Self> {
+        Ok(Self::from_async(crate::ServerlessClient::from_config(
+            config,
+        )?))
+    }
+
+    /// A builder, as [`crate::ServerlessClient::builder`].
+    pub fn builder() -> ServerlessClientBuilder {
+        ServerlessClientBuilder {
+            inner: crate::ServerlessClient::builder(),
+        }
+    }
+
+    /// Wraps an async client; both share the connection pool and rate limiters.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn from_async(client: crate::ServerlessClient) -> Self {
+        Self {
+            inner: client,
+            rt: Arc::new(RuntimeThread::start()),
+        }
+    }
+
+    /// A handle to one endpoint.
+    pub fn endpoint(&self, endpoint_id: impl Into<String>) -> Endpoint {
+        Endpoint {
+            inner: self.inner.endpoint(endpoint_id),
+            rt: Arc::clone(&self.rt),
+        }
+    }
+
+    /// The async client inside.
+    pub fn as_async(&self) -> &crate::ServerlessClient {
+        &self.inner
+    }
+}
+
+/// Builds a blocking [`ServerlessClient`]; the settings are those of
+/// [`crate::ServerlessClientBuilder`].
+#[derive(Debug)]
+#[must_use]
+pub struct ServerlessClientBuilder {
+    inner: crate::ServerlessClientBuilder,
+}
+
+impl ServerlessClientBuilder {
+    /// Use this transport configuration.
+    pub fn with_config(self, config: Config) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
+    }
+
+    /// Use this HTTP client.
+    pub fn with_http_client(self, http: HttpClient) -> Self {
+        Self {
+            inner: self.inner.with_http_client(http),
+        }
+    }
+
+    /// Client-side rate limits.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self {
+            inner: self.inner.with_rate_limits(limits),
+        }
+    }
+
+    /// The polling policy of every endpoint and job handle.
+    pub fn with_poll_policy(self, poll: PollPolicy) -> Self {
+        Self {
+            inner: self.inner.with_poll_policy(poll),
+        }
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// As [`crate::ServerlessClientBuilder::build`].
+    ///
+    /// # Panics
+    /// As [`ServerlessClient::new`].
+    pub fn build(self) -> Result<ServerlessClient> {
+        Ok(ServerlessClient::from_async(self.inner.build()?))
+    }
+}
+
+/// The blocking [`crate::Endpoint`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: crate::Endpoint,
+    rt: Arc<RuntimeThread>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("blocking::Endpoint")
+            .field(&self.inner)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// The endpoint id.
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The same endpoint with another polling policy.
+    #[must_use]
+    pub fn with_poll_policy(self, poll: PollPolicy) -> Self {
+        Self {
+            inner: self.inner.with_poll_policy(poll),
+            rt: self.rt,
+        }
+    }
+
+    /// Prepares `POST /run`; see [`crate::Endpoint::run`]. Finish with `.send()`.
+    pub fn run<I: Serialize>(&self, input: I) -> RunRequest {
+        RunRequest {
+            endpoint: self.clone(),
+            input: serialize_input(input),
+            opts: JobOptions::default(),
+        }
+    }
+
+    /// Prepares `POST /runsync`; see [`crate::Endpoint::run_sync`]. Finish with `.output()` or
+    /// `.send()`.
+    pub fn run_sync<I: Serialize>(&self, input: I) -> RunSyncRequest {
+        RunSyncRequest {
+            endpoint: self.clone(),
+            input: serialize_input(input),
+            opts: JobOptions::default(),
+            wait: None,
+            timeout: None,
+        }
+    }
+
+    /// A handle to an existing job, by id. Makes no request.
+    pub fn job(&self, job_id: impl Into<String>) -> JobHandle {
+        JobHandle {
+            inner: self.inner.job(job_id),
+            rt: Arc::clone(&self.rt),
+        }
+    }
+
+    /// `GET /health`; see [`crate::Endpoint::health`].
+    ///
+    /// # Errors
+    /// Transport and HTTP errors.
+    pub fn health(&self) -> Result<HealthResponse> {
+        let endpoint = self.inner.clone();
+        self.rt.block_on(async move { endpoint.health().await })
+    }
+
+    /// `POST /purge-queue`; see [`crate::Endpoint::purge_queue`].
+    ///
+    /// # Errors
+    /// Transport and HTTP errors.
+    pub fn purge_queue(&self) -> Result<PurgeQueueResponse> {
+        let endpoint = self.inner.clone();
+        self.rt
+            .block_on(async move { endpoint.purge_queue().await })
+    }
+}
+
+/// The blocking `POST /run` builder, made by [`Endpoint::run`].
+#[must_use = "a request does nothing until it is sent"]
+pub struct RunRequest {
+    endpoint: Endpoint,
+    input: Result<Value>,
+    opts: JobOptions,
+}
+
+impl fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::RunRequest")
+            .field("endpoint", &self.endpoint.id())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl RunRequest {
+    job_option_setters!();
+
+    /// Queues the job; see [`crate::RunRequest::send`].
+    ///
+    /// # Errors
+    /// As the async `send`.
+    pub fn send(self) -> Result<JobHandle> {
+        let Self {
+            endpoint,
+            input,
+            opts,
+        } = self;
+        let request = crate::RunRequest::from_parts(endpoint.inner.clone(), input, opts);
+        let handle = endpoint.rt.block_on(request.send())?;
+        Ok(JobHandle {
+            inner: handle,
+            rt: endpoint.rt,
+        })
+    }
+}
+
+/// The blocking `POST /runsync` builder, made by [`Endpoint::run_sync`].
+#[must_use = "a request does nothing until it is sent"]
+pub struct RunSyncRequest {
+    endpoint: Endpoint,
+    input: Result<Value>,
+    opts: JobOptions,
+    wait: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for RunSyncRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::RunSyncRequest")
+            .field("endpoint", &self.endpoint.id())
+            .field("opts", &self.opts)
+            .field("wait", &self.wait)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RunSyncRequest {
+    job_option_setters!();
+
+    /// How long the server holds the request; see [`crate::RunSyncRequest::wait`].
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// The caller's overall deadline; see [`crate::RunSyncRequest::with_timeout`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn into_async(self) -> (crate::RunSyncRequest, Arc<RuntimeThread>) {
+        let Self {
+            endpoint,
+            input,
+            opts,
+            wait,
+            timeout,
+        } = self;
+        (
+            crate::RunSyncRequest::from_parts(endpoint.inner, input, opts, wait, timeout),
+            endpoint.rt,
+        )
+    }
+
+    /// Runs the job and returns it finished; see [`crate::RunSyncRequest::send`].
+    ///
+    /// # Errors
+    /// As the async `send`.
+    pub fn send(self) -> Result<JobState> {
+        let (request, rt) = self.into_async();
+        rt.block_on(request.send())
+    }
+
+    /// Runs the job and decodes its output; see [`crate::RunSyncRequest::output`].
+    ///
+    /// # Errors
+    /// As the async `output`.
+    pub fn output<T: DeserializeOwned + Send + 'static>(self) -> Result<T> {
+        let (request, rt) = self.into_async();
+        rt.block_on(request.output::<T>())
+    }
+}
+
+/// The blocking [`crate::JobHandle`]. Cheap to clone.
+#[derive(Clone)]
+pub struct JobHandle {
+    inner: crate::JobHandle,
+    rt: Arc<RuntimeThread>,
+}
+
+impl fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("blocking::JobHandle")
+            .field(&self.inner)
+            .finish()
+    }
+}
+
+impl JobHandle {
+    /// The job id.
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The id of the job's endpoint.
+    pub fn endpoint_id(&self) -> &str {
+        self.inner.endpoint_id()
+    }
+
+    /// The same handle with another polling policy.
+    #[must_use]
+    pub fn with_poll_policy(self, poll: PollPolicy) -> Self {
+        Self {
+            inner: self.inner.with_poll_policy(poll),
+            rt: self.rt,
+        }
+    }
+
+    /// The async handle inside.
+    pub fn as_async(&self) -> &crate::JobHandle {
+        &self.inner
+    }
+
+    fn call<T, F>(&self, f: impl FnOnce(crate::JobHandle) -> F) -> T
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.rt.block_on(f(self.inner.clone()))
+    }
+
+    /// The job as it is now; see [`crate::JobHandle::status`].
+    ///
+    /// # Errors
+    /// As the async `status`.
+    pub fn status(&self) -> Result<JobState> {
+        self.call(|job| async move { job.status().await })
+    }
+
+    /// Cancels the job; see [`crate::JobHandle::cancel`].
+    ///
+    /// # Errors
+    /// As the async `cancel`.
+    pub fn cancel(&self) -> Result<JobState> {
+        self.call(|job| async move { job.cancel().await })
+    }
+
+    /// Queues a failed job again; see [`crate::JobHandle::retry`].
+    ///
+    /// # Errors
+    /// As the async `retry`.
+    pub fn retry(&self) -> Result<JobState> {
+        self.call(|job| async move { job.retry().await })
+    }
+
+    /// Waits until the job ends; see [`crate::JobHandle::wait`].
+    ///
+    /// # Errors
+    /// As the async `wait`.
+    pub fn wait(&self) -> Result<JobState> {
+        self.call(|job| async move { job.wait().await })
+    }
+
+    /// Waits at most `timeout`; see [`crate::JobHandle::wait_with_timeout`].
+    ///
+    /// # Errors
+    /// As the async `wait_with_timeout`.
+    pub fn wait_with_timeout(&self, timeout: Duration) -> Result<JobState> {
+        self.call(move |job| async move { job.wait_with_timeout(timeout).await })
+    }
+
+    /// Waits and decodes the output; see [`crate::JobHandle::output`].
+    ///
+    /// # Errors
+    /// As the async `output`.
+    pub fn output<T: DeserializeOwned + Send + 'static>(&self) -> Result<T> {
+        self.call(|job| async move { job.output::<T>().await })
+    }
+
+    /// Waits at most `timeout` and decodes the output.
+    ///
+    /// # Errors
+    /// As the async `output_with_timeout`.
+    pub fn output_with_timeout<T: DeserializeOwned + Send + 'static>(
+        &self,
+        timeout: Duration,
+    ) -> Result<T> {
+        self.call(move |job| async move { job.output_with_timeout::<T>(timeout).await })
+    }
+
+    /// The streamed output as an iterator; see [`crate::JobHandle::stream`] for how it ends.
+    /// Each `next()` polls until a chunk or the end arrives; dropping the iterator stops polling.
+    pub fn stream(&self) -> JobStream {
+        JobStream {
+            rt: Arc::clone(&self.rt),
+            stream: Some(Box::pin(self.inner.stream())),
+        }
+    }
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamChunk>> + Send + 'static>>;
+
+/// The chunks of a job, as an iterator; made by [`JobHandle::stream`].
+pub struct JobStream {
+    rt: Arc<RuntimeThread>,
+    /// `None` once the stream ended.
+    stream: Option<ChunkStream>,
+}
+
+impl fmt::Debug for JobStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::JobStream")
+            .field("ended", &self.stream.is_none())
+            .finish()
+    }
+}
+
+impl Iterator for JobStream {
+    type Item = Result<StreamChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut stream = self.stream.take()?;
+        // The stream travels to the runtime thread for one item and comes back with it.
+        let (stream, item) = self.rt.block_on(async move {
+            let item = stream.next().await;
+            (stream, item)
+        });
+        if item.is_some() {
+            self.stream = Some(stream);
+        }
+        item
+    }
+}

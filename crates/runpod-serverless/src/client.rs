@@ -1,0 +1,256 @@
+//! The serverless client and its builder.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use runpod_transport::{Config, HttpClient, Result};
+
+use crate::endpoint::{Endpoint, EndpointShared};
+use crate::poll::PollPolicy;
+use crate::rate_limit::{EndpointLimiter, RateLimits};
+
+/// A client for Runpod queue endpoints (`{serverless base}/{endpoint_id}/…`).
+///
+/// Cheap to clone: clones share the HTTP connection pool and the per-endpoint rate limiters
+/// (see [`RateLimits`]). Build one per program and hand out clones.
+///
+/// ```no_run
+/// # async fn demo() -> runpod_serverless::Result<()> {
+/// use runpod_serverless::ServerlessClient;
+///
+/// // RUNPOD_API_KEY (or ~/.runpod/config.toml), RUNPOD_ENDPOINT_BASE_URL.
+/// let client = ServerlessClient::from_env()?;
+/// let endpoint = client.endpoint("my-endpoint-id");
+/// let output = endpoint.run_sync(serde_json::json!({"prompt": "hello"})).await?;
+/// println!("{output}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ServerlessClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    http: HttpClient,
+    limits: RateLimits,
+    limits_apply: bool,
+    poll: PollPolicy,
+    limiters: Mutex<HashMap<String, Arc<EndpointLimiter>>>,
+}
+
+impl fmt::Debug for ServerlessClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerlessClient")
+            .field("base_url", &self.inner.http.config().serverless_base_url())
+            .field("rate_limited", &self.inner.limits_apply)
+            .field("poll", &self.inner.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerlessClient {
+    /// A client over an existing HTTP client (its config gives the key and the base URL), with
+    /// the default [`RateLimits`] and [`PollPolicy`].
+    pub fn new(http: HttpClient) -> Self {
+        Self::assemble(http, RateLimits::default(), PollPolicy::default())
+    }
+
+    /// A client configured from the environment, as [`Config::from_env`] reads it.
+    ///
+    /// # Errors
+    /// A configuration error (`is_config()`), e.g. when no API key is found.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::new(HttpClient::from_env()?))
+    }
+
+    /// A client from an explicit transport configuration.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built from `config`.
+    pub fn from_config(config: Config) -> Result<Self> {
+        Ok(Self::new(HttpClient::new(config)?))
+    }
+
+    /// A builder, to set rate limits and polling next to the transport.
+    pub fn builder() -> ServerlessClientBuilder {
+        ServerlessClientBuilder::default()
+    }
+
+    fn assemble(http: HttpClient, limits: RateLimits, poll: PollPolicy) -> Self {
+        let limits_apply = limits.applies_to(http.config().serverless_base_url());
+        Self {
+            inner: Arc::new(ClientInner {
+                http,
+                limits,
+                limits_apply,
+                poll,
+                limiters: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A handle to one endpoint. Cheap; handles to the same id share its rate limiter.
+    pub fn endpoint(&self, endpoint_id: impl Into<String>) -> Endpoint {
+        let id = endpoint_id.into();
+        let limiter = self.inner.limits_apply.then(|| {
+            let mut map = self
+                .inner
+                .limiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                map.entry(id.clone())
+                    .or_insert_with(|| Arc::new(EndpointLimiter::new(&self.inner.limits))),
+            )
+        });
+        let shared = EndpointShared::new(self.inner.http.clone(), id, limiter);
+        Endpoint::new(Arc::new(shared), self.inner.poll.clone())
+    }
+
+    /// The underlying HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    /// The configured rate limits (they apply only if [`is_rate_limited`](Self::is_rate_limited)).
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.inner.limits
+    }
+
+    /// Whether client-side rate limits are active for this client's base URL.
+    pub fn is_rate_limited(&self) -> bool {
+        self.inner.limits_apply
+    }
+}
+
+/// Builds a [`ServerlessClient`]. Without a config or HTTP client it reads the environment.
+///
+/// ```no_run
+/// # fn demo() -> runpod_serverless::Result<()> {
+/// use std::time::Duration;
+/// use runpod_serverless::{Config, PollPolicy, RateLimits, ServerlessClient};
+///
+/// let client = ServerlessClient::builder()
+///     .with_config(Config::builder().with_api_key("rpa_...").build()?)
+///     .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_secs(5)))
+///     .with_rate_limits(RateLimits::disabled())
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ServerlessClientBuilder {
+    source: Option<Source>,
+    limits: Option<RateLimits>,
+    poll: Option<PollPolicy>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Config(Box<Config>),
+    Http(HttpClient),
+}
+
+impl ServerlessClientBuilder {
+    /// Use this transport configuration (replaces an earlier `with_http_client`).
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.source = Some(Source::Config(Box::new(config)));
+        self
+    }
+
+    /// Use this HTTP client (replaces an earlier `with_config`).
+    pub fn with_http_client(mut self, http: HttpClient) -> Self {
+        self.source = Some(Source::Http(http));
+        self
+    }
+
+    /// Client-side rate limits (default [`RateLimits::auto`]).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// The polling policy of every endpoint and job handle made from this client.
+    pub fn with_poll_policy(mut self, poll: PollPolicy) -> Self {
+        self.poll = Some(poll);
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// A configuration error when reading the environment fails or the HTTP client cannot be built.
+    pub fn build(self) -> Result<ServerlessClient> {
+        let http = match self.source {
+            Some(Source::Http(http)) => http,
+            Some(Source::Config(config)) => HttpClient::new(*config)?,
+            None => HttpClient::from_env()?,
+        };
+        Ok(ServerlessClient::assemble(
+            http,
+            self.limits.unwrap_or_default(),
+            self.poll.unwrap_or_default(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(url: &str, limits: RateLimits) -> ServerlessClient {
+        let config = Config::builder()
+            .with_api_key("k")
+            .with_serverless_base_url(url)
+            .build()
+            .unwrap();
+        ServerlessClient::builder()
+            .with_config(config)
+            .with_rate_limits(limits)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn handles_to_one_endpoint_share_one_limiter() {
+        let c = client("https://api.runpod.ai/v2", RateLimits::default());
+        let a = c.endpoint("ep-a");
+        let a_again = c.clone().endpoint("ep-a");
+        let b = c.endpoint("ep-b");
+        let limiter = |e: &Endpoint| Arc::clone(e.shared().limiter().unwrap());
+        assert!(Arc::ptr_eq(&limiter(&a), &limiter(&a_again)));
+        assert!(!Arc::ptr_eq(&limiter(&a), &limiter(&b)));
+    }
+
+    #[test]
+    fn local_servers_get_no_limiter() {
+        let c = client("http://127.0.0.1:9/v2", RateLimits::default());
+        assert!(c.endpoint("ep").shared().limiter().is_none());
+    }
+
+    #[test]
+    fn debug_does_not_show_the_key() {
+        let config = Config::builder()
+            .with_api_key("rpa_SECRET")
+            .with_serverless_base_url("http://127.0.0.1:9/v2")
+            .build()
+            .unwrap();
+        let c = ServerlessClient::from_config(config).unwrap();
+        for shown in [
+            format!("{c:?}"),
+            format!("{:?}", c.endpoint("ep")),
+            format!("{:?}", c.endpoint("ep").job("j")),
+        ] {
+            assert!(!shown.contains("rpa_SECRET"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn clients_are_cheap_shareable_handles() {
+        fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+        assert_traits::<ServerlessClient>();
+        assert_traits::<Endpoint>();
+        assert_traits::<crate::JobHandle>();
+    }
+}

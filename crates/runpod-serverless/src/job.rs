@@ -1,0 +1,324 @@
+//! A handle to one job: status, wait, output, cancel, retry, stream.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use runpod_transport::{Error, Method, Result, from_value};
+use runpod_types::serverless::{JobState, JobStatus, StreamChunk};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::endpoint::EndpointShared;
+use crate::poll::{Backoff, PollPolicy};
+use crate::rate_limit::Route;
+use crate::run::BoxFuture;
+
+/// A job on an endpoint, by id. Cheap to clone; it holds no state beyond the id, so any number
+/// of handles (in any number of processes) can watch the same job.
+///
+/// Made by [`Endpoint::run`](crate::Endpoint::run) or [`Endpoint::job`](crate::Endpoint::job).
+/// `handle.await` waits for the job and yields its output as JSON.
+///
+/// ```no_run
+/// # async fn demo(endpoint: runpod_serverless::Endpoint) -> runpod_serverless::Result<()> {
+/// use futures_util::StreamExt as _;
+///
+/// let job = endpoint.run(serde_json::json!({"prompt": "tell a story"})).await?;
+/// let mut chunks = job.stream();
+/// while let Some(chunk) = chunks.next().await {
+///     let chunk = chunk?; // a FAILED job ends the stream with its error
+///     print!("{}", chunk.output.unwrap_or_default());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JobHandle {
+    endpoint: Arc<EndpointShared>,
+    id: Arc<str>,
+    poll: PollPolicy,
+}
+
+impl fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("endpoint", &self.endpoint.id)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// Turns a terminal job into the caller's result: COMPLETED is `Ok`, the other ends are
+/// `Error::job_ended` carrying the worker's error.
+pub(crate) fn settle(job_id: &str, state: JobState) -> Result<JobState> {
+    match &state.status {
+        Some(JobStatus::Completed) => Ok(state),
+        Some(status) => Err(Error::job_ended(job_id, status.as_str(), state.error)),
+        None => Err(Error::job_ended(job_id, "UNKNOWN", state.error)),
+    }
+}
+
+impl JobHandle {
+    pub(crate) fn new(endpoint: Arc<EndpointShared>, id: String, poll: PollPolicy) -> Self {
+        Self {
+            endpoint,
+            id: id.into(),
+            poll,
+        }
+    }
+
+    /// The job id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the job's endpoint.
+    pub fn endpoint_id(&self) -> &str {
+        &self.endpoint.id
+    }
+
+    /// The same handle with another polling policy.
+    #[must_use]
+    pub fn with_poll_policy(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// `GET /status/{id}`: the job as it is now, whatever its state (a FAILED job is an `Ok`
+    /// here; only waiting turns job ends into errors).
+    ///
+    /// # Errors
+    /// `is_not_found()` for an unknown job or one whose results or TTL expired; other transport
+    /// and HTTP errors. Every error carries the job id (`job_id()`).
+    pub async fn status(&self) -> Result<JobState> {
+        let url = self.endpoint.job_url("status", &self.id);
+        self.endpoint
+            .call(Route::Status, |http| http.request(Method::GET, url))
+            .await
+            .map_err(|e| e.with_job_id(&*self.id))
+    }
+
+    /// `POST /cancel/{id}`: cancel a queued or running job. Returns the job (normally CANCELLED).
+    ///
+    /// Cancelling twice is harmless, so a failed cancel is retried like a read.
+    ///
+    /// # Errors
+    /// Transport and HTTP errors, with the job id.
+    pub async fn cancel(&self) -> Result<JobState> {
+        let url = self.endpoint.job_url("cancel", &self.id);
+        self.endpoint
+            .call(Route::Cancel, |http| {
+                http.request(Method::POST, url).idempotent(true)
+            })
+            .instrument(self.span(Route::Cancel))
+            .await
+            .map_err(|e| e.with_job_id(&*self.id))
+    }
+
+    /// `POST /retry/{id}`: queue a FAILED or TIMED_OUT job again under the same id (its output is
+    /// cleared). Returns the job (normally IN_QUEUE). Not resent after it may have reached the
+    /// server.
+    ///
+    /// # Errors
+    /// Transport and HTTP errors (the server refuses jobs in other states, or expired ones), with
+    /// the job id.
+    pub async fn retry(&self) -> Result<JobState> {
+        let url = self.endpoint.job_url("retry", &self.id);
+        self.endpoint
+            .call(Route::Retry, |http| {
+                http.request(Method::POST, url).idempotent(false)
+            })
+            .instrument(self.span(Route::Retry))
+            .await
+            .map_err(|e| e.with_job_id(&*self.id))
+    }
+
+    /// Waits until the job ends and returns it (COMPLETED, with its output and timings).
+    ///
+    /// Polls `/status` per the handle's [`PollPolicy`]; transient failures (429, 5xx,
+    /// connection errors) are retried and do not end the wait. Waits as long as it takes; see
+    /// [`wait_with_timeout`](Self::wait_with_timeout) for a bound.
+    ///
+    /// # Errors
+    /// `is_job_failed()`, `is_job_cancelled()` or `is_job_timed_out()` (with `job_error()`) when
+    /// the job ended so; `is_not_found()` when it expired; other errors that outlast the poll
+    /// policy. Every error carries the job id.
+    pub async fn wait(&self) -> Result<JobState> {
+        self.poll_until_end()
+            .instrument(self.span(Route::Status))
+            .await
+    }
+
+    /// [`wait`](Self::wait), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As `wait`, plus `is_timeout()` with `job_id()` when the time is up (the job keeps running).
+    pub async fn wait_with_timeout(&self, timeout: Duration) -> Result<JobState> {
+        self.wait_until(Instant::now() + timeout).await
+    }
+
+    pub(crate) async fn wait_until(&self, deadline: Instant) -> Result<JobState> {
+        let waiting = self.poll_until_end().instrument(self.span(Route::Status));
+        match tokio::time::timeout_at(deadline, waiting).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::wait_timeout(&*self.id)),
+        }
+    }
+
+    /// Waits until the job ends and decodes its output into `T` (a missing output decodes from
+    /// `null`, so `Option<T>` accepts it).
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait), plus `is_decode()` naming the JSON path when the output does not
+    /// fit `T`.
+    pub async fn output<T: DeserializeOwned>(&self) -> Result<T> {
+        self.decode(self.wait().await?)
+    }
+
+    /// [`output`](Self::output), giving up after `timeout` (`is_timeout()` with `job_id()`).
+    ///
+    /// # Errors
+    /// As `output`, plus the timeout.
+    pub async fn output_with_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
+        self.decode(self.wait_with_timeout(timeout).await?)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, state: JobState) -> Result<T> {
+        from_value(state.output.unwrap_or(Value::Null)).map_err(|e| e.with_job_id(&*self.id))
+    }
+
+    /// The job's streamed output (`GET /stream/{id}`), chunk by chunk, oldest first.
+    ///
+    /// The stream polls per the handle's [`PollPolicy`] (fast again after each chunk) and ends
+    /// when the job ends and every chunk was read:
+    ///
+    /// * COMPLETED: the stream just ends;
+    /// * FAILED: the last item is an `Err` with `is_job_failed()` and the worker's `job_error()`;
+    /// * CANCELLED / TIMED_OUT: the last item is an `Err` with `is_job_cancelled()` /
+    ///   `is_job_timed_out()`;
+    /// * a request error that outlasts the retries: the last item is that error.
+    ///
+    /// Only streamed chunks are yielded; a handler that returns its output in one piece shows
+    /// it through [`wait`](Self::wait), not here. Polling happens only while the stream is
+    /// polled: dropping it stops all requests.
+    ///
+    /// The stream is `Unpin` (boxed), so `.next().await` works on it directly.
+    pub fn stream(&self) -> impl Stream<Item = Result<StreamChunk>> + Send + Unpin + 'static {
+        Box::pin(crate::stream::chunks(self.clone()))
+    }
+
+    /// `GET /stream/{id}` once.
+    pub(crate) async fn fetch_stream(&self) -> Result<runpod_types::serverless::StreamResponse> {
+        let url = self.endpoint.job_url("stream", &self.id);
+        self.endpoint
+            .call(Route::Stream, |http| http.request(Method::GET, url))
+            .await
+            .map_err(|e| e.with_job_id(&*self.id))
+    }
+
+    pub(crate) fn poll_policy(&self) -> &PollPolicy {
+        &self.poll
+    }
+
+    /// The span of one operation on this job. Span names must be literals, hence the match.
+    pub(crate) fn span(&self, route: Route) -> tracing::Span {
+        let (ep, id) = (&self.endpoint.id, &*self.id);
+        match route {
+            Route::Stream => {
+                tracing::info_span!("runpod.serverless.stream", endpoint_id = %ep, job_id = %id)
+            }
+            Route::Cancel => {
+                tracing::info_span!("runpod.serverless.cancel", endpoint_id = %ep, job_id = %id)
+            }
+            Route::Retry => {
+                tracing::info_span!("runpod.serverless.retry", endpoint_id = %ep, job_id = %id)
+            }
+            _ => tracing::info_span!("runpod.serverless.wait", endpoint_id = %ep, job_id = %id),
+        }
+    }
+
+    async fn poll_until_end(&self) -> Result<JobState> {
+        let mut backoff = Backoff::new(&self.poll);
+        let mut last_status: Option<JobStatus> = None;
+        loop {
+            let delay = match self.status().await {
+                Ok(state) => {
+                    backoff.succeeded();
+                    // Unknown statuses are not terminal: the wait goes on through values this
+                    // version does not know.
+                    if state.is_terminal() {
+                        tracing::debug!(status = ?state.status, "job ended");
+                        return settle(&self.id, state);
+                    }
+                    if state.status != last_status {
+                        tracing::debug!(status = ?state.status, "job status");
+                        if last_status.is_some() {
+                            backoff.reset();
+                        }
+                        last_status = state.status;
+                    }
+                    backoff.next_delay()
+                }
+                Err(err) => match backoff.failed(&err) {
+                    Some(delay) => {
+                        let delay_ms = delay.as_millis();
+                        tracing::debug!(error = %err, delay_ms, "status poll failed; waiting on");
+                        delay
+                    }
+                    None => return Err(err),
+                },
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl IntoFuture for JobHandle {
+    type Output = Result<Value>;
+    type IntoFuture = BoxFuture<Result<Value>>;
+
+    /// Waits for the job and yields its output as JSON (see [`JobHandle::output`]).
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.output::<Value>().await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settle_maps_each_end_to_its_predicate() {
+        let state = |s: &str| JobState {
+            id: "j".into(),
+            status: Some(JobStatus::from(s)),
+            ..Default::default()
+        };
+        assert!(settle("j", state("COMPLETED")).is_ok());
+        let failed = settle(
+            "j",
+            JobState {
+                error: Some("boom".into()),
+                ..state("FAILED")
+            },
+        )
+        .unwrap_err();
+        assert!(failed.is_job_failed() && failed.is_job_outcome());
+        assert_eq!(failed.job_id(), Some("j"));
+        assert_eq!(failed.job_error(), Some(&Value::from("boom")));
+        assert!(
+            settle("j", state("CANCELLED"))
+                .unwrap_err()
+                .is_job_cancelled()
+        );
+        assert!(
+            settle("j", state("TIMED_OUT"))
+                .unwrap_err()
+                .is_job_timed_out()
+        );
+    }
+}

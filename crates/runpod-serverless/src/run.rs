@@ -1,0 +1,469 @@
+//! The `/run` and `/runsync` request builders.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::ops::RangeInclusive;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runpod_transport::{Error, Method, Result, from_value};
+use runpod_types::serverless::{ExecutionPolicy, JobRequest, JobState, S3Config};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::endpoint::Endpoint;
+use crate::job::{JobHandle, settle};
+use crate::rate_limit::Route;
+
+/// A boxed, sendable future, the `IntoFuture` type of the request builders.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Documented range of `policy.executionTimeout`: 5 s to 7 days.
+const EXECUTION_TIMEOUT_MS: RangeInclusive<i64> = 5_000..=604_800_000;
+/// Documented range of `policy.ttl`: 10 s to 7 days.
+const TTL_MS: RangeInclusive<i64> = 10_000..=604_800_000;
+/// Documented range of `/runsync?wait=`.
+const WAIT_MS: RangeInclusive<u64> = 1_000..=300_000;
+/// The server's default `wait`.
+const DEFAULT_WAIT: Duration = Duration::from_secs(90);
+/// Extra time the `/runsync` request may take beyond `wait` before the attempt is abandoned.
+const RUNSYNC_GRACE: Duration = Duration::from_secs(30);
+
+/// The job fields common to `/run` and `/runsync`, shared with the blocking builders.
+#[derive(Default)]
+pub(crate) struct JobOptions {
+    pub(crate) webhook: Option<String>,
+    pub(crate) policy: Option<ExecutionPolicy>,
+    pub(crate) s3_config: Option<S3Config>,
+}
+
+impl fmt::Debug for JobOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobOptions")
+            .field("webhook", &self.webhook)
+            .field("policy", &self.policy)
+            // Holds bucket credentials.
+            .field("s3_config", &self.s3_config.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl JobOptions {
+    fn policy_mut(&mut self) -> &mut ExecutionPolicy {
+        self.policy.get_or_insert_with(ExecutionPolicy::default)
+    }
+
+    pub(crate) fn set_execution_timeout(&mut self, timeout: Duration) {
+        self.policy_mut().execution_timeout = Some(millis(timeout));
+    }
+
+    pub(crate) fn set_ttl(&mut self, ttl: Duration) {
+        self.policy_mut().ttl = Some(millis(ttl));
+    }
+
+    pub(crate) fn set_low_priority(&mut self, yes: bool) {
+        self.policy_mut().low_priority = Some(yes);
+    }
+
+    /// Validates and assembles the body. Nothing is sent when this fails.
+    pub(crate) fn into_request(self, input: Result<Value>) -> Result<JobRequest> {
+        let input = input?;
+        if let Some(policy) = &self.policy {
+            validate_policy(policy)?;
+        }
+        Ok(JobRequest {
+            input,
+            webhook: self.webhook,
+            policy: self.policy,
+            s3_config: self.s3_config,
+            ..Default::default()
+        })
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn serialize_input<I: Serialize>(input: I) -> Result<Value> {
+    serde_json::to_value(input).map_err(|e| {
+        Error::invalid_input(format!("the job input cannot be serialised to JSON: {e}"))
+    })
+}
+
+/// Checks a policy against the documented ranges.
+pub(crate) fn validate_policy(policy: &ExecutionPolicy) -> Result<()> {
+    if let Some(ms) = policy.execution_timeout
+        && !EXECUTION_TIMEOUT_MS.contains(&ms)
+    {
+        return Err(Error::invalid_input(format!(
+            "execution timeout must be between 5 s and 7 days (5000..=604800000 ms), got {ms} ms"
+        )));
+    }
+    if let Some(ms) = policy.ttl
+        && !TTL_MS.contains(&ms)
+    {
+        return Err(Error::invalid_input(format!(
+            "ttl must be between 10 s and 7 days (10000..=604800000 ms), got {ms} ms"
+        )));
+    }
+    Ok(())
+}
+
+/// The `wait` sent to `/runsync`: the requested hold, kept inside the caller's deadline (so the
+/// server answers with the job id before the caller gives up) and inside the documented range.
+pub(crate) fn effective_wait(wait: Option<Duration>, timeout: Option<Duration>) -> Duration {
+    let mut wait = wait.unwrap_or(DEFAULT_WAIT);
+    if let Some(timeout) = timeout {
+        wait = wait.min(timeout.saturating_sub(Duration::from_millis(500)));
+    }
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(ms.clamp(*WAIT_MS.start(), *WAIT_MS.end()))
+}
+
+/// The setters shared by the `/run` and `/runsync` builders (async and blocking). The builder
+/// types are `#[must_use]`, so the setters need no attribute of their own.
+macro_rules! job_option_setters {
+    () => {
+        /// URL that Runpod POSTs the job's result to when it ends.
+        pub fn webhook(mut self, url: impl Into<String>) -> Self {
+            self.opts.webhook = Some(url.into());
+            self
+        }
+
+        /// The whole execution policy (replaces earlier `execution_timeout`, `ttl` and
+        /// `low_priority` calls). Checked against the documented ranges when sent.
+        pub fn policy(mut self, policy: $crate::ExecutionPolicy) -> Self {
+            self.opts.policy = Some(policy);
+            self
+        }
+
+        /// How long the job may run, 5 s to 7 days (default: the endpoint's setting). Out of
+        /// range → `is_invalid_input()` when sent, before any request.
+        pub fn execution_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.opts.set_execution_timeout(timeout);
+            self
+        }
+
+        /// How long the job lives from submission, 10 s to 7 days (default 24 h); after that its
+        /// status answers 404. Out of range → `is_invalid_input()` when sent.
+        pub fn ttl(mut self, ttl: ::std::time::Duration) -> Self {
+            self.opts.set_ttl(ttl);
+            self
+        }
+
+        /// When true the job does not make the endpoint scale up workers.
+        pub fn low_priority(mut self, yes: bool) -> Self {
+            self.opts.set_low_priority(yes);
+            self
+        }
+
+        /// Bucket credentials handed to the worker (never returned in output).
+        pub fn s3_config(mut self, config: $crate::S3Config) -> Self {
+            self.opts.s3_config = Some(config);
+            self
+        }
+    };
+}
+#[cfg(feature = "blocking")]
+pub(crate) use job_option_setters;
+
+/// `POST /run`, made by [`Endpoint::run`]. Resolves to a [`JobHandle`].
+#[must_use = "a request does nothing until it is sent or awaited"]
+pub struct RunRequest {
+    endpoint: Endpoint,
+    input: Result<Value>,
+    opts: JobOptions,
+}
+
+impl fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("endpoint", &self.endpoint.id())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl RunRequest {
+    pub(crate) fn new<I: Serialize>(endpoint: Endpoint, input: I) -> Self {
+        Self::from_parts(endpoint, serialize_input(input), JobOptions::default())
+    }
+
+    pub(crate) fn from_parts(endpoint: Endpoint, input: Result<Value>, opts: JobOptions) -> Self {
+        Self {
+            endpoint,
+            input,
+            opts,
+        }
+    }
+
+    job_option_setters!();
+
+    /// Queues the job.
+    ///
+    /// # Errors
+    /// `is_invalid_input()` for an out-of-range policy or an input that cannot be serialised
+    /// (nothing is sent); otherwise transport and HTTP errors. A 5xx answer is returned as it
+    /// is, without a second attempt: the job may or may not have been queued.
+    pub async fn send(self) -> Result<JobHandle> {
+        let body = self.opts.into_request(self.input)?;
+        let shared = Arc::clone(self.endpoint.shared());
+        let span = tracing::info_span!(
+            "runpod.serverless.run",
+            endpoint_id = %shared.id,
+            job_id = tracing::field::Empty,
+        );
+        let url = shared.url("run");
+        let state: JobState = shared
+            .call(Route::Run, |http| {
+                http.request(Method::POST, url)
+                    .json(&body)
+                    .idempotent(false)
+            })
+            .instrument(span.clone())
+            .await?;
+        span.record("job_id", state.id.as_str());
+        tracing::debug!(parent: &span, status = ?state.status, "job queued");
+        Ok(JobHandle::new(
+            shared,
+            state.id,
+            self.endpoint.poll_policy().clone(),
+        ))
+    }
+}
+
+impl IntoFuture for RunRequest {
+    type Output = Result<JobHandle>;
+    type IntoFuture = BoxFuture<Result<JobHandle>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// `POST /runsync`, made by [`Endpoint::run_sync`].
+///
+/// `.await` resolves to the job's output as JSON; [`output`](Self::output) decodes it into a
+/// type; [`send`](Self::send) returns the whole finished job (with `delayTime`, `executionTime`).
+/// A job that ends FAILED, CANCELLED or TIMED_OUT is an error (`is_job_failed()`, …, with the
+/// worker's error in `job_error()`).
+#[must_use = "a request does nothing until it is sent or awaited"]
+pub struct RunSyncRequest {
+    endpoint: Endpoint,
+    input: Result<Value>,
+    opts: JobOptions,
+    wait: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for RunSyncRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunSyncRequest")
+            .field("endpoint", &self.endpoint.id())
+            .field("opts", &self.opts)
+            .field("wait", &self.wait)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RunSyncRequest {
+    pub(crate) fn new<I: Serialize>(endpoint: Endpoint, input: I) -> Self {
+        Self::from_parts(
+            endpoint,
+            serialize_input(input),
+            JobOptions::default(),
+            None,
+            None,
+        )
+    }
+
+    pub(crate) fn from_parts(
+        endpoint: Endpoint,
+        input: Result<Value>,
+        opts: JobOptions,
+        wait: Option<Duration>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            endpoint,
+            input,
+            opts,
+            wait,
+            timeout,
+        }
+    }
+
+    job_option_setters!();
+
+    /// How long the server holds the request (`?wait=`), clamped to 1 s–300 s; default 90 s.
+    /// It never exceeds the caller's timeout, so the server answers with the job id in time.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// The caller's overall deadline: past it the call fails with `is_timeout()`, and
+    /// `job_id()` tells the job to come back to (unless the server had not answered `/runsync`
+    /// at all by then). The job itself keeps running.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the job and returns it finished (COMPLETED).
+    ///
+    /// # Errors
+    /// `is_invalid_input()` before any request; `is_job_failed()` / `is_job_cancelled()` /
+    /// `is_job_timed_out()` when the job ended so; `is_timeout()` past the caller's timeout;
+    /// transport and HTTP errors.
+    pub async fn send(self) -> Result<JobState> {
+        let body = self.opts.into_request(self.input)?;
+        let started = Instant::now();
+        let deadline = self.timeout.map(|t| started + t);
+        let wait = effective_wait(self.wait, self.timeout);
+        let shared = Arc::clone(self.endpoint.shared());
+        let span = tracing::info_span!(
+            "runpod.serverless.run_sync",
+            endpoint_id = %shared.id,
+            job_id = tracing::field::Empty,
+        );
+        let url = shared.url("runsync");
+        let state: JobState = shared
+            .call(Route::RunSync, |http| {
+                let mut req = http
+                    .request(Method::POST, url)
+                    .query("wait", wait.as_millis())
+                    .json(&body)
+                    .idempotent(false)
+                    .with_attempt_timeout(Some(wait + RUNSYNC_GRACE));
+                if let Some(deadline) = deadline {
+                    req = req.with_operation_timeout(Some(
+                        deadline.saturating_duration_since(Instant::now()),
+                    ));
+                }
+                req
+            })
+            .instrument(span.clone())
+            .await?;
+        span.record("job_id", state.id.as_str());
+        if state.is_terminal() {
+            let id = state.id.clone();
+            return settle(&id, state);
+        }
+        tracing::debug!(parent: &span, status = ?state.status, "runsync answered early; polling");
+        let job = JobHandle::new(shared, state.id, self.endpoint.poll_policy().clone());
+        match deadline {
+            Some(deadline) => job.wait_until(deadline).await,
+            None => job.wait().await,
+        }
+    }
+
+    /// Runs the job and decodes its output (a missing output decodes from `null`).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), plus `is_decode()` (naming the JSON path) when the output does
+    /// not fit `T`.
+    pub async fn output<T: DeserializeOwned>(self) -> Result<T> {
+        let state = self.send().await?;
+        let id = state.id.clone();
+        from_value(state.output.unwrap_or(Value::Null)).map_err(|e| e.with_job_id(id))
+    }
+}
+
+impl IntoFuture for RunSyncRequest {
+    type Output = Result<Value>;
+    type IntoFuture = BoxFuture<Result<Value>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.output::<Value>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(execution_timeout: Option<i64>, ttl: Option<i64>) -> ExecutionPolicy {
+        ExecutionPolicy {
+            execution_timeout,
+            ttl,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn policy_bounds_are_inclusive() {
+        for ok in [
+            policy(Some(5_000), None),
+            policy(Some(604_800_000), Some(10_000)),
+            policy(None, Some(604_800_000)),
+        ] {
+            assert!(validate_policy(&ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            policy(Some(4_999), None),
+            policy(Some(604_800_001), None),
+            policy(Some(-1), None),
+            policy(None, Some(9_999)),
+            policy(None, Some(604_800_001)),
+        ] {
+            let err = validate_policy(&bad).unwrap_err();
+            assert!(err.is_invalid_input(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_become_milliseconds_without_overflow() {
+        assert_eq!(millis(Duration::from_secs(5)), 5_000);
+        assert_eq!(millis(Duration::MAX), i64::MAX);
+        let mut opts = JobOptions::default();
+        opts.set_execution_timeout(Duration::MAX);
+        assert!(
+            opts.into_request(Ok(Value::Null))
+                .unwrap_err()
+                .is_invalid_input()
+        );
+    }
+
+    #[test]
+    fn wait_is_clamped_and_kept_inside_the_deadline() {
+        let s = Duration::from_secs;
+        assert_eq!(effective_wait(None, None), s(90));
+        assert_eq!(effective_wait(Some(Duration::from_millis(10)), None), s(1));
+        assert_eq!(effective_wait(Some(s(3600)), None), s(300));
+        assert_eq!(
+            effective_wait(None, Some(s(30))),
+            Duration::from_millis(29_500)
+        );
+        assert_eq!(effective_wait(Some(s(5)), Some(s(30))), s(5));
+        assert_eq!(effective_wait(None, Some(Duration::ZERO)), s(1));
+    }
+
+    #[test]
+    fn unserialisable_input_is_invalid_input() {
+        let mut map = std::collections::BTreeMap::new();
+        map.insert((1, 2), "tuple keys are not JSON object keys");
+        let err = JobOptions::default()
+            .into_request(serialize_input(map))
+            .unwrap_err();
+        assert!(err.is_invalid_input());
+    }
+
+    #[test]
+    fn debug_never_shows_bucket_secrets() {
+        let opts = JobOptions {
+            s3_config: Some(S3Config {
+                access_secret: Some("very-secret".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(!format!("{opts:?}").contains("very-secret"));
+    }
+}

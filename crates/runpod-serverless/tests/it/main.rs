@@ -1,0 +1,16 @@
+//! Integration tests of runpod-serverless against loopback servers.
+
+// CLIENT-TEST-MODULES (owned by the client helper)
+#[cfg(feature = "blocking")]
+mod blocking;
+mod errors;
+mod local;
+mod rate_limits;
+mod routes;
+mod streaming;
+mod support;
+mod validation;
+mod waiting;
+
+#[cfg(feature = "worker")]
+mod worker;
