@@ -1,0 +1,659 @@
+//! The command line grammar (clap derive). Commands live in `commands/`; this file only says
+//! what they accept.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_CODES;
+
+const ABOUT: &str = "Runpod from the command line: run serverless jobs, manage pods, endpoints, \
+templates, volumes and registries, and serve a local endpoint.";
+
+const LONG_ABOUT: &str = "\
+Runpod from the command line: run serverless jobs, manage pods, endpoints, templates, volumes \
+and registries, and serve a local endpoint.
+
+The API key comes from --api-key, else RUNPOD_API_KEY, else ~/.runpod/config.toml (profile \
+--profile, RUNPOD_PROFILE or `default`; store one with `runpod config`). RUNPOD_API_BASE_URL and \
+RUNPOD_ENDPOINT_BASE_URL move the APIs, as --api-url and --endpoint-url do.";
+
+/// The `runpod` command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runpod",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = EXIT_CODES,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub(crate) struct GlobalArgs {
+    /// API key (prefer `runpod config` or RUNPOD_API_KEY: arguments show up in `ps`).
+    #[arg(long, global = true, value_name = "KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+
+    /// Profile of ~/.runpod/config.toml to read the key from [default: RUNPOD_PROFILE or `default`].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// REST API base URL [default: RUNPOD_API_BASE_URL or https://api.runpod.io].
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) api_url: Option<String>,
+
+    /// Serverless base URL [default: RUNPOD_ENDPOINT_BASE_URL or https://api.runpod.ai/v2].
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+
+    /// Output format.
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Table
+    )]
+    pub(crate) output: OutputFormat,
+
+    /// Log what happens to stderr (-v: requests and polling, -vv: everything).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    /// No colours (also NO_COLOR=1).
+    #[arg(long, global = true)]
+    pub(crate) no_color: bool,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Tables and plain text, fitted to the terminal.
+    Table,
+    /// JSON documents (JSON lines for streams), stable for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Store an API key in ~/.runpod/config.toml (mode 0600).
+    #[command(
+        long_about = "Store an API key in ~/.runpod/config.toml (mode 0600), in the profile given by \
+--profile (default `default`). Other profiles are kept. Without a key argument the key is read from \
+the terminal without echo, or from the first line of stdin."
+    )]
+    Config {
+        /// The key, as the Python CLI takes it (prefer the prompt: arguments show up in `ps`);
+        /// --api-key works too.
+        #[arg(value_name = "API_KEY")]
+        key: Option<String>,
+    },
+
+    /// Run a job on a serverless endpoint and print its output.
+    #[command(
+        long_about = "Run a job on a serverless endpoint and print its output.\n\n\
+The job input is JSON from --input, --input-file or stdin; it is sent as {\"input\": <it>}. \
+By default the job is queued with /run and waited for; --sync uses /runsync, --stream prints \
+chunks as the worker streams them, --no-wait prints the job id and returns at once."
+    )]
+    Run(RunArgs),
+
+    /// Look after one job: status, wait, stream, cancel, retry.
+    #[command(subcommand)]
+    Job(JobCommand),
+
+    /// Serverless endpoint queue: health, purge-queue.
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+
+    /// Manage serverless endpoints.
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+
+    /// Manage templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+
+    /// Manage pods.
+    #[command(subcommand)]
+    Pods(PodsCommand),
+
+    /// Manage network volumes.
+    #[command(subcommand, visible_alias = "network-volumes")]
+    Volumes(VolumesCommand),
+
+    /// Manage container registry credentials.
+    #[command(subcommand)]
+    Registries(RegistriesCommand),
+
+    /// GPU types with memory, availability and prices.
+    #[command(subcommand)]
+    Gpus(GpusCommand),
+
+    /// Billing history.
+    Billing(BillingArgs),
+
+    /// The account: id, email, balance and spend.
+    Account,
+
+    /// A local Runpod serverless endpoint.
+    #[command(subcommand)]
+    Local(LocalCommand),
+
+    /// Print a shell completion script.
+    #[command(long_about = "Print a shell completion script.\n\n\
+bash:  runpod completions bash > ~/.local/share/bash-completion/completions/runpod\n\
+zsh:   runpod completions zsh > \"${fpath[1]}/_runpod\"\n\
+fish:  runpod completions fish > ~/.config/fish/completions/runpod.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the job input comes from.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct InputArgs {
+    /// The job input as JSON, e.g. '{"prompt": "hello"}'.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) input: Option<String>,
+
+    /// Read the job input from this JSON file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Endpoint id.
+    pub(crate) endpoint: String,
+
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+
+    #[command(flatten)]
+    pub(crate) mode: RunMode,
+
+    /// URL that Runpod POSTs the result to when the job ends.
+    #[arg(long, value_name = "URL")]
+    pub(crate) webhook: Option<String>,
+
+    /// How long the job lives after submission (10s to 168h; default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) ttl: Option<Duration>,
+
+    /// How long the job may run (5s to 168h; default: the endpoint's setting).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) execution_timeout: Option<Duration>,
+
+    /// Do not scale workers up for this job.
+    #[arg(long)]
+    pub(crate) low_priority: bool,
+
+    /// Stop waiting after this long (the job keeps running; exit code 11).
+    #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "no_wait")]
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// How `run` waits.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct RunMode {
+    /// Use /runsync: the server holds the request until the job ends (or up to 90 s).
+    #[arg(long)]
+    pub(crate) sync: bool,
+
+    /// Print the streamed output chunks as they arrive.
+    #[arg(long)]
+    pub(crate) stream: bool,
+
+    /// Print the job id and return without waiting.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+/// An endpoint and one of its jobs.
+#[derive(Debug, Args)]
+pub(crate) struct JobRef {
+    /// Endpoint id.
+    pub(crate) endpoint: String,
+    /// Job id.
+    pub(crate) job: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCommand {
+    /// Print the job as it is now.
+    Status(JobRef),
+    /// Wait until the job ends and print its output.
+    Wait {
+        #[command(flatten)]
+        job: JobRef,
+        /// Stop waiting after this long (the job keeps running; exit code 11).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Option<Duration>,
+    },
+    /// Print the job's streamed output chunks as they arrive.
+    Stream {
+        #[command(flatten)]
+        job: JobRef,
+        /// Stop after this long (the job keeps running; exit code 11).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Option<Duration>,
+    },
+    /// Cancel a queued or running job.
+    Cancel(JobRef),
+    /// Queue a FAILED or TIMED_OUT job again under the same id.
+    Retry(JobRef),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EndpointCommand {
+    /// Jobs by state and workers by state.
+    Health {
+        /// Endpoint id.
+        endpoint: String,
+    },
+    /// Remove every queued job (running jobs go on).
+    PurgeQueue {
+        /// Endpoint id.
+        endpoint: String,
+    },
+}
+
+/// A resource id.
+#[derive(Debug, Args)]
+pub(crate) struct IdArg {
+    /// Id.
+    pub(crate) id: String,
+}
+
+/// A raw request body merged under the flags.
+#[derive(Debug, Args)]
+pub(crate) struct BodyArg {
+    /// Request body as REST v2 JSON; `@FILE` reads a file, `@-` stdin. Flags override its fields.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) body: Option<String>,
+}
+
+/// `KEY=VALUE` pairs for `env`.
+fn env_pair(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{value}` is not KEY=VALUE")),
+    }
+}
+
+/// Container settings shared by templates, pods and endpoints.
+#[derive(Debug, Args)]
+pub(crate) struct ContainerArgs {
+    /// Container image.
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) image: Option<String>,
+    /// Environment variable (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = env_pair)]
+    pub(crate) env: Vec<(String, String)>,
+    /// Exposed port as PORT/PROTOCOL, e.g. 8888/http (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    pub(crate) ports: Vec<String>,
+    /// Container disk in GB.
+    #[arg(long, value_name = "GB")]
+    pub(crate) disk: Option<i64>,
+    /// Container registry credential id (private images).
+    #[arg(long, value_name = "ID")]
+    pub(crate) registry: Option<String>,
+    /// Arguments passed to the container entrypoint.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub(crate) args: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TemplatesCommand {
+    /// List templates.
+    List,
+    /// Show one template.
+    Get(IdArg),
+    /// Create a template.
+    Create {
+        /// Template name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        container: ContainerArgs,
+        /// A serverless template (for endpoints) rather than a pod template.
+        #[arg(long)]
+        serverless: bool,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Change a template.
+    Update {
+        #[command(flatten)]
+        id: IdArg,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        container: ContainerArgs,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Delete a template.
+    Delete(IdArg),
+}
+
+/// Endpoint scaling and workers.
+#[derive(Debug, Args)]
+pub(crate) struct EndpointShape {
+    /// Template id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) template_id: Option<String>,
+    /// GPU pool, e.g. AMPERE_16, ADA_24 (repeatable, in order of preference).
+    #[arg(long = "gpu", value_name = "POOL")]
+    pub(crate) gpus: Vec<String>,
+    /// GPUs per worker.
+    #[arg(long, value_name = "N")]
+    pub(crate) gpu_count: Option<i64>,
+    /// Minimum workers.
+    #[arg(long, value_name = "N")]
+    pub(crate) workers_min: Option<i64>,
+    /// Maximum workers.
+    #[arg(long, value_name = "N")]
+    pub(crate) workers_max: Option<i64>,
+    /// Seconds an idle worker stays up.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) idle_timeout: Option<i64>,
+    /// Network volume id to attach (repeatable).
+    #[arg(long = "network-volume", value_name = "ID")]
+    pub(crate) network_volumes: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EndpointsCommand {
+    /// List serverless endpoints.
+    List,
+    /// Show one endpoint.
+    Get(IdArg),
+    /// Create a queue endpoint (scaling on queue delay, 4 s, unless --body says otherwise).
+    Create {
+        /// Endpoint name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        shape: EndpointShape,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Change an endpoint.
+    Update {
+        #[command(flatten)]
+        id: IdArg,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        shape: EndpointShape,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Delete an endpoint.
+    Delete(IdArg),
+}
+
+/// Secure or community cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CloudArg {
+    /// Runpod's data centers.
+    Secure,
+    /// Community hosts.
+    Community,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PodsCommand {
+    /// List pods.
+    List,
+    /// Show one pod.
+    Get(IdArg),
+    /// Create a pod.
+    #[command(
+        long_about = "Create a pod. With several --gpu-type values they are tried in order, and a \
+failure that may have created the pod is checked before the next attempt, so at most one pod is \
+created."
+    )]
+    Create {
+        /// Pod name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        container: ContainerArgs,
+        /// GPU type id, e.g. "NVIDIA GeForce RTX 4090" (repeatable: tried in order).
+        #[arg(long = "gpu-type", value_name = "ID")]
+        gpu_types: Vec<String>,
+        /// GPUs.
+        #[arg(long, value_name = "N")]
+        gpu_count: Option<i64>,
+        /// Cloud tier.
+        #[arg(long, value_enum)]
+        cloud: Option<CloudArg>,
+        /// Template to base the pod on.
+        #[arg(long, value_name = "ID")]
+        template_id: Option<String>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Change a pod (may restart it).
+    Update {
+        #[command(flatten)]
+        id: IdArg,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        container: ContainerArgs,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Terminate a pod for good.
+    Delete(IdArg),
+    /// Start a stopped pod.
+    Start(IdArg),
+    /// Stop a running pod (its volume is kept).
+    Stop(IdArg),
+    /// Restart a pod.
+    Restart(IdArg),
+    /// Print a pod's logs.
+    #[command(
+        long_about = "Print a pod's logs: the last --tail lines, then, with --follow, new lines as \
+they are written (until Ctrl-C). Without --follow the command ends once the log has been quiet \
+for a moment."
+    )]
+    Logs {
+        #[command(flatten)]
+        id: IdArg,
+        /// Keep printing new lines as they are written.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Lines from before now to print first (0 to 5000).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        tail: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VolumesCommand {
+    /// List network volumes.
+    List,
+    /// Show one network volume.
+    Get(IdArg),
+    /// Create a network volume.
+    Create {
+        /// Volume name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Data center id, e.g. EU-RO-1.
+        #[arg(long, value_name = "ID")]
+        data_center: Option<String>,
+        /// Size in GB.
+        #[arg(long, value_name = "GB")]
+        size: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Rename or grow a network volume.
+    Update {
+        #[command(flatten)]
+        id: IdArg,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New size in GB (volumes only grow).
+        #[arg(long, value_name = "GB")]
+        size: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Delete a network volume.
+    Delete(IdArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistriesCommand {
+    /// List container registry credentials.
+    List,
+    /// Show one credential (without its password).
+    Get(IdArg),
+    /// Store a registry credential; the password is read without echo, or from stdin.
+    Create {
+        /// Credential name.
+        #[arg(long)]
+        name: String,
+        /// Registry user name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Delete a credential.
+    Delete(IdArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GpusCommand {
+    /// GPU types with memory, availability and prices ($/h per GPU).
+    List {
+        /// Only GPU types that can be rented now.
+        #[arg(long)]
+        available: bool,
+        /// Only GPU types with at least this much memory.
+        #[arg(long, value_name = "GB")]
+        min_memory: Option<i64>,
+    },
+    /// One GPU type.
+    Get(IdArg),
+}
+
+/// Billing buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Bucket {
+    /// One row per hour.
+    Hour,
+    /// One row per day.
+    Day,
+    /// One row per week.
+    Week,
+    /// One row per month.
+    Month,
+    /// One row per year.
+    Year,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BillingArgs {
+    /// Row size.
+    #[arg(long, value_enum, default_value_t = Bucket::Day)]
+    pub(crate) bucket: Bucket,
+    /// Start (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) start: Option<String>,
+    /// End (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) end: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LocalCommand {
+    /// Serve a local endpoint (the client queue API and the worker protocol) until Ctrl-C.
+    #[command(
+        long_about = "Serve a local endpoint (the client queue API and the worker protocol) until \
+Ctrl-C, like the `runpod-local` binary: it prints `listening on URL`, then the environment a worker \
+and clients need, as `export` lines. With --api-key (or RUNPOD_LOCAL_API_KEY) the server requires \
+that key."
+    )]
+    Serve {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind; 0 picks a free one.
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Endpoint id used in the printed worker environment.
+        #[arg(long, default_value = "local")]
+        endpoint_id: String,
+        /// Worker id used in the printed worker environment.
+        #[arg(long, default_value = "local-worker")]
+        worker_id: String,
+    },
+}
+
+fn duration(value: &str) -> Result<Duration, String> {
+    runpod_local::parse_duration(value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_modes_exclude_each_other() {
+        let err = Cli::try_parse_from(["runpod", "run", "ep", "--sync", "--stream"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let err = Cli::try_parse_from(["runpod", "run", "ep", "--input", "1", "--input-file", "f"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["runpod", "pods", "list", "-o", "json", "--profile", "p"])
+            .unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.profile.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn env_flags_need_an_equals_sign() {
+        assert_eq!(
+            env_pair("A=b=c").unwrap(),
+            ("A".to_owned(), "b=c".to_owned())
+        );
+        assert!(env_pair("A").is_err());
+        assert!(env_pair("=x").is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! `runpod local serve`: the runpod-local server as a subcommand.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::support::{Cli, KEY};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serve_prints_the_environment_and_serves_jobs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runpod"))
+        .args([
+            "local",
+            "serve",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--endpoint-id",
+            "ep-local",
+        ])
+        .env_remove("RUNPOD_LOCAL_API_KEY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    // The announcement is 8 lines: `listening on`, 6 worker variables, the client base URL.
+    for _ in 0..8 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        lines.push(line.trim_end().to_owned());
+    }
+    let base = lines[0].strip_prefix("listening on ").unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{lines:#?}");
+    assert_eq!(
+        lines[1],
+        format!("export RUNPOD_WEBHOOK_GET_JOB='{base}/v2/ep-local/job-take/$ID?gpu=LOCAL'")
+    );
+    assert!(
+        lines.contains(&"export RUNPOD_POD_ID=local-worker".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!("export RUNPOD_AI_API_KEY={KEY}")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines[7],
+        format!("export RUNPOD_ENDPOINT_BASE_URL={base}/v2")
+    );
+
+    // The server requires the key it was given, and queues jobs.
+    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+    let id = cli
+        .run(&["run", "ep-local", "--no-wait", "--input", "{}"])
+        .await
+        .ok()
+        .trim()
+        .to_owned();
+    let status = cli
+        .run(&["job", "status", "ep-local", &id, "-o", "json"])
+        .await;
+    status.ok();
+    assert_eq!(status.json()["status"], "IN_QUEUE");
+    let wrong = Cli::new()
+        .env("RUNPOD_API_KEY", "rpa_other")
+        .env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"))
+        .run(&["endpoint", "health", "ep-local"])
+        .await;
+    assert_eq!(wrong.code, 4, "{wrong:?}");
+
+    // Ctrl-C stops it cleanly.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
