@@ -1,0 +1,516 @@
+//! Seeded fault injection: 429 and 5xx answers, dropped connections and added latency, per route.
+//!
+//! Faults are decided before a request reaches its handler, so a faulted request changes nothing
+//! in the queue (a dropped `/run` creates no job). Each route draws from its own generator seeded
+//! from [`FaultConfig::seed`], so the faults one route sees do not depend on traffic to another.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A route of the local endpoint, named by its path segment (`run`, `job-take`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /v2/{endpoint}/run`
+    Run,
+    /// `POST /v2/{endpoint}/runsync`
+    RunSync,
+    /// `GET|POST /v2/{endpoint}/status/{job}`
+    Status,
+    /// `GET|POST /v2/{endpoint}/status-sync/{job}`
+    StatusSync,
+    /// `GET|POST /v2/{endpoint}/stream/{job}`
+    Stream,
+    /// `POST /v2/{endpoint}/cancel/{job}`
+    Cancel,
+    /// `POST /v2/{endpoint}/retry/{job}`
+    Retry,
+    /// `GET /v2/{endpoint}/health`
+    Health,
+    /// `POST /v2/{endpoint}/purge-queue`
+    PurgeQueue,
+    /// `GET /v2/{endpoint}/job-take/{worker}`
+    JobTake,
+    /// `GET /v2/{endpoint}/job-take-batch/{worker}`
+    JobTakeBatch,
+    /// `POST /v2/{endpoint}/job-done/{worker}/{job}`
+    JobDone,
+    /// `POST /v2/{endpoint}/job-stream/{worker}/{job}`
+    JobStream,
+    /// `GET /v2/{endpoint}/ping/{worker}`
+    Ping,
+    /// `GET /v2/{endpoint}/job-stop/{worker}`
+    JobStop,
+}
+
+impl Route {
+    /// Every route, client side first.
+    pub const ALL: [Route; 15] = [
+        Route::Run,
+        Route::RunSync,
+        Route::Status,
+        Route::StatusSync,
+        Route::Stream,
+        Route::Cancel,
+        Route::Retry,
+        Route::Health,
+        Route::PurgeQueue,
+        Route::JobTake,
+        Route::JobTakeBatch,
+        Route::JobDone,
+        Route::JobStream,
+        Route::Ping,
+        Route::JobStop,
+    ];
+
+    /// The route's path segment, as used in URLs and in `--fault` rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Run => "run",
+            Route::RunSync => "runsync",
+            Route::Status => "status",
+            Route::StatusSync => "status-sync",
+            Route::Stream => "stream",
+            Route::Cancel => "cancel",
+            Route::Retry => "retry",
+            Route::Health => "health",
+            Route::PurgeQueue => "purge-queue",
+            Route::JobTake => "job-take",
+            Route::JobTakeBatch => "job-take-batch",
+            Route::JobDone => "job-done",
+            Route::JobStream => "job-stream",
+            Route::Ping => "ping",
+            Route::JobStop => "job-stop",
+        }
+    }
+
+    /// Whether workers (rather than clients) call this route.
+    pub fn is_worker_route(self) -> bool {
+        matches!(
+            self,
+            Route::JobTake
+                | Route::JobTakeBatch
+                | Route::JobDone
+                | Route::JobStream
+                | Route::Ping
+                | Route::JobStop
+        )
+    }
+
+    /// The route a request path (`/v2/{endpoint}/{route}/…`) addresses, if any.
+    pub(crate) fn from_path(path: &str) -> Option<Route> {
+        let mut segments = path.strip_prefix("/v2/")?.split('/');
+        let _endpoint = segments.next()?;
+        segments.next()?.parse().ok()
+    }
+
+    fn index(self) -> u64 {
+        Route::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or_default() as u64
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Route {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Route::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseError(format!("unknown route `{s}`")))
+    }
+}
+
+/// The faults injected into one route's requests.
+///
+/// Rates are probabilities between 0 and 1 (values outside are clamped); they are exclusive
+/// outcomes of one draw per request, so their sum should stay at or below 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RouteFaults {
+    too_many_requests: f64,
+    server_error: f64,
+    drop_connection: f64,
+    latency: Duration,
+    jitter: Duration,
+}
+
+impl RouteFaults {
+    /// No faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Share of requests answered `429 Too Many Requests`.
+    #[must_use]
+    pub fn too_many_requests(mut self, rate: f64) -> Self {
+        self.too_many_requests = clamp_rate(rate);
+        self
+    }
+
+    /// Share of requests answered `503 Service Unavailable`.
+    #[must_use]
+    pub fn server_error(mut self, rate: f64) -> Self {
+        self.server_error = clamp_rate(rate);
+        self
+    }
+
+    /// Share of requests whose connection is closed without an answer.
+    #[must_use]
+    pub fn drop_connection(mut self, rate: f64) -> Self {
+        self.drop_connection = clamp_rate(rate);
+        self
+    }
+
+    /// Delay added before every request is handled.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Extra random delay, uniform between zero and `jitter`, added to [`latency`](Self::latency).
+    #[must_use]
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Whether this injects nothing.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
+}
+
+/// Fault injection for a whole server: a seed, faults for every route, and per-route overrides.
+///
+/// ```
+/// use std::time::Duration;
+/// use runpod_local::{FaultConfig, Route, RouteFaults};
+///
+/// let faults = FaultConfig::new()
+///     .seed(7)
+///     .all_routes(RouteFaults::new().latency(Duration::from_millis(5)))
+///     .route(Route::JobDone, RouteFaults::new().server_error(0.2))
+///     .rule("run:429=0.1,drop=0.05")
+///     .unwrap();
+/// # let _ = faults;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    seed: u64,
+    all_routes: RouteFaults,
+    routes: BTreeMap<Route, RouteFaults>,
+}
+
+impl FaultConfig {
+    /// No faults, seed 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seed of the fault generators; the same seed and request sequence give the same faults.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Faults for every route that has no [`route`](Self::route) entry of its own.
+    #[must_use]
+    pub fn all_routes(mut self, faults: RouteFaults) -> Self {
+        self.all_routes = faults;
+        self
+    }
+
+    /// Faults for one route; replaces the [`all_routes`](Self::all_routes) faults there.
+    #[must_use]
+    pub fn route(mut self, route: Route, faults: RouteFaults) -> Self {
+        self.routes.insert(route, faults);
+        self
+    }
+
+    /// Applies a rule in the command-line syntax `ROUTE:KIND=VALUE[,KIND=VALUE…]`.
+    ///
+    /// `ROUTE` is a route segment (`run`, `job-done`, …) or `*` for every route. `KIND` is
+    /// `429`, `5xx` or `drop` with a rate between 0 and 1, or `latency` / `jitter` with a
+    /// duration (`250ms`, `2s`). A rule for a route starts from that route's current faults.
+    pub fn rule(mut self, rule: &str) -> Result<Self, ParseError> {
+        let (route, settings) = rule
+            .split_once(':')
+            .ok_or_else(|| ParseError(format!("`{rule}` is not ROUTE:KIND=VALUE")))?;
+        let route = match route.trim() {
+            "*" | "all" => None,
+            name => Some(name.parse::<Route>()?),
+        };
+        let mut faults = match route {
+            None => self.all_routes,
+            Some(route) => self.routes.get(&route).copied().unwrap_or_default(),
+        };
+        for setting in settings.split(',') {
+            let (kind, value) = setting
+                .split_once('=')
+                .ok_or_else(|| ParseError(format!("`{setting}` is not KIND=VALUE")))?;
+            let value = value.trim();
+            faults = match kind.trim() {
+                "429" => faults.too_many_requests(parse_rate(value)?),
+                "5xx" | "503" | "500" => faults.server_error(parse_rate(value)?),
+                "drop" => faults.drop_connection(parse_rate(value)?),
+                "latency" => faults.latency(parse_duration(value)?),
+                "jitter" => faults.jitter(parse_duration(value)?),
+                other => {
+                    return Err(ParseError(format!(
+                        "unknown fault `{other}` (expected 429, 5xx, drop, latency or jitter)"
+                    )));
+                }
+            };
+        }
+        match route {
+            None => self.all_routes = faults,
+            Some(route) => {
+                self.routes.insert(route, faults);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether no route has any fault.
+    pub fn is_none(&self) -> bool {
+        self.all_routes.is_none() && self.routes.values().all(RouteFaults::is_none)
+    }
+
+    fn for_route(&self, route: Route) -> RouteFaults {
+        self.routes.get(&route).copied().unwrap_or(self.all_routes)
+    }
+}
+
+fn parse_rate(value: &str) -> Result<f64, ParseError> {
+    match value.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(ParseError(format!(
+            "`{value}` is not a rate between 0 and 1"
+        ))),
+    }
+}
+
+/// Parses `250ms`, `2s`, `5m`, `1h`, or a bare number of seconds.
+pub(crate) fn parse_duration(value: &str) -> Result<Duration, ParseError> {
+    let value = value.trim();
+    let digits_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits_end);
+    let bad = || {
+        ParseError(format!(
+            "`{value}` is not a duration like 250ms, 2s, 5m or 1h"
+        ))
+    };
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// A fault rule, route name or duration that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Pass,
+    TooManyRequests,
+    ServerError,
+    Drop,
+}
+
+/// The runtime side: one seeded generator per route.
+#[derive(Debug)]
+pub(crate) struct FaultInjector {
+    config: FaultConfig,
+    generators: Mutex<BTreeMap<Route, fastrand::Rng>>,
+}
+
+impl FaultInjector {
+    pub(crate) fn new(config: FaultConfig) -> Option<Self> {
+        (!config.is_none()).then(|| Self {
+            config,
+            generators: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Draws the delay and outcome for one request to `route`.
+    pub(crate) fn draw(&self, route: Route) -> (Duration, Outcome) {
+        let faults = self.config.for_route(route);
+        if faults.is_none() {
+            return (Duration::ZERO, Outcome::Pass);
+        }
+        let mut generators = self
+            .generators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rng = generators.entry(route).or_insert_with(|| {
+            // Distinct, fixed streams per route: mix the route index into the seed.
+            fastrand::Rng::with_seed(
+                self.config.seed ^ (route.index() + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )
+        });
+        let jitter = if faults.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            faults.jitter.mul_f64(rng.f64())
+        };
+        let roll = rng.f64();
+        let outcome = if roll < faults.drop_connection {
+            Outcome::Drop
+        } else if roll < faults.drop_connection + faults.too_many_requests {
+            Outcome::TooManyRequests
+        } else if roll < faults.drop_connection + faults.too_many_requests + faults.server_error {
+            Outcome::ServerError
+        } else {
+            Outcome::Pass
+        };
+        (faults.latency + jitter, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_round_trip_through_their_segment() {
+        for route in Route::ALL {
+            assert_eq!(route.as_str().parse::<Route>().unwrap(), route);
+        }
+        assert!("nope".parse::<Route>().is_err());
+    }
+
+    #[test]
+    fn route_from_path_reads_the_third_segment() {
+        assert_eq!(Route::from_path("/v2/ep/run"), Some(Route::Run));
+        assert_eq!(Route::from_path("/v2/ep/status/abc"), Some(Route::Status));
+        assert_eq!(
+            Route::from_path("/v2/ep/job-take-batch/w"),
+            Some(Route::JobTakeBatch)
+        );
+        assert_eq!(Route::from_path("/v2/ep"), None);
+        assert_eq!(Route::from_path("/v1/ep/run"), None);
+    }
+
+    #[test]
+    fn rules_parse_and_override_per_route() {
+        let config = FaultConfig::new()
+            .rule("*:latency=20ms")
+            .unwrap()
+            .rule("job-done:5xx=0.25,drop=0.5")
+            .unwrap()
+            .rule("job-done:jitter=1s")
+            .unwrap();
+        assert_eq!(
+            config.for_route(Route::Run),
+            RouteFaults::new().latency(Duration::from_millis(20))
+        );
+        assert_eq!(
+            config.for_route(Route::JobDone),
+            RouteFaults::new()
+                .server_error(0.25)
+                .drop_connection(0.5)
+                .jitter(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn bad_rules_are_rejected_with_a_reason() {
+        for (rule, needle) in [
+            ("run", "ROUTE:KIND=VALUE"),
+            ("walk:429=0.1", "unknown route"),
+            ("run:429", "KIND=VALUE"),
+            ("run:429=2", "between 0 and 1"),
+            ("run:latency=fast", "duration"),
+            ("run:teapot=0.1", "unknown fault"),
+        ] {
+            let err = FaultConfig::new().rule(rule).unwrap_err().to_string();
+            assert!(err.contains(needle), "{rule}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_in_common_units() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn draws_are_reproducible_and_near_the_configured_rates() {
+        let config = FaultConfig::new().seed(42).route(
+            Route::Run,
+            RouteFaults::new()
+                .too_many_requests(0.3)
+                .drop_connection(0.1),
+        );
+        let sample = |config: &FaultConfig| {
+            let injector = FaultInjector::new(config.clone()).unwrap();
+            (0..2000)
+                .map(|_| injector.draw(Route::Run).1)
+                .collect::<Vec<_>>()
+        };
+        let first = sample(&config);
+        assert_eq!(first, sample(&config));
+        assert_ne!(first, sample(&config.clone().seed(43)));
+        let share = |o| first.iter().filter(|x| **x == o).count() as f64 / first.len() as f64;
+        assert!((share(Outcome::TooManyRequests) - 0.3).abs() < 0.05);
+        assert!((share(Outcome::Drop) - 0.1).abs() < 0.03);
+        assert_eq!(share(Outcome::ServerError), 0.0);
+    }
+
+    #[test]
+    fn routes_without_faults_pass_untouched() {
+        let injector = FaultInjector::new(
+            FaultConfig::new().route(Route::Run, RouteFaults::new().server_error(1.0)),
+        )
+        .unwrap();
+        assert_eq!(
+            injector.draw(Route::Status),
+            (Duration::ZERO, Outcome::Pass)
+        );
+        assert_eq!(injector.draw(Route::Run).1, Outcome::ServerError);
+        assert!(FaultInjector::new(FaultConfig::new()).is_none());
+    }
+}

@@ -1,0 +1,47 @@
+//! A local Runpod serverless endpoint: the client queue API and the worker protocol on one machine.
+//!
+//! Clients talk to it as to `https://api.runpod.ai/v2` (`/run`, `/runsync`, `/status`, `/stream`,
+//! `/cancel`, `/retry`, `/health`, `/purge-queue`); workers pull jobs from it through the
+//! `RUNPOD_WEBHOOK_*` URLs (`job-take`, `job-take-batch`, `job-done`, `job-stream`, `ping`,
+//! `job-stop`). Every endpoint id is its own queue, created on first use. Jobs go through Runpod's
+//! life cycle — `IN_QUEUE` → `IN_PROGRESS` → `COMPLETED` | `FAILED` | `CANCELLED` | `TIMED_OUT` —
+//! with execution timeouts, ttl expiry, result retention, webhooks (loopback only), and requeueing
+//! of the jobs of a worker whose heartbeats stop. Faults can be injected per route.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = runpod_local::Server::builder()
+//!     .api_key("local-key")
+//!     .bind("127.0.0.1:0")
+//!     .await?;
+//! // Clients: RUNPOD_ENDPOINT_BASE_URL
+//! let base = server.serverless_base_url();
+//! // Workers: RUNPOD_WEBHOOK_GET_JOB and friends
+//! let env = server.worker_env("my-endpoint", "worker-1");
+//! # let _ = (base, env);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Differences from the hosted service are deliberate and local: webhooks only go to loopback
+//! addresses, faulted requests are refused before they change anything, and a job whose ttl
+//! ends is deleted whatever its state.
+
+mod config;
+mod error;
+mod faults;
+pub mod rest_v2;
+mod routes;
+mod server;
+mod store;
+mod webhook;
+mod wire;
+
+pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
+pub use server::{RunningServer, Server, ServerBuilder};
+
+/// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the
+/// command line's syntax).
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, ParseError> {
+    faults::parse_duration(value)
+}

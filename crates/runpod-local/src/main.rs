@@ -1,0 +1,218 @@
+//! `runpod-local`: run a local Runpod serverless endpoint.
+//!
+//! Prints `listening on http://HOST:PORT`, then `export` lines for a worker serving endpoint
+//! `local` and for clients, so that `eval "$(runpod-local | tail -n +2)"`-style setups work.
+//! Stops cleanly on Ctrl-C or SIGTERM.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use runpod_local::{FaultConfig, RunningServer, Server, ServerBuilder, parse_duration};
+use tracing_subscriber::EnvFilter;
+
+/// A local Runpod serverless endpoint (client queue API + worker protocol).
+#[derive(Debug, Parser)]
+#[command(name = "runpod-local", version)]
+struct Cli {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+
+    /// Port to bind; 0 picks a free one.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+
+    /// Require this key: clients send `Authorization: Bearer KEY`, workers the raw key.
+    #[arg(long, env = "RUNPOD_LOCAL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+
+    /// How long finished /run results stay readable [default: 30m].
+    #[arg(long, value_parser = duration)]
+    result_retention: Option<Duration>,
+
+    /// How long finished /runsync results stay readable [default: 1m].
+    #[arg(long, value_parser = duration)]
+    sync_result_retention: Option<Duration>,
+
+    /// How long job-take and job-stop hold an empty long poll [default: 10s].
+    #[arg(long, value_parser = duration)]
+    hold_time: Option<Duration>,
+
+    /// Execution timeout of jobs without policy.executionTimeout [default: 600s].
+    #[arg(long, value_parser = duration)]
+    execution_timeout: Option<Duration>,
+
+    /// Lifespan of jobs without policy.ttl [default: 24h].
+    #[arg(long, value_parser = duration)]
+    ttl: Option<Duration>,
+
+    /// Silence after which a worker is gone and its jobs are queued again [default: 30s].
+    #[arg(long, value_parser = duration)]
+    heartbeat_timeout: Option<Duration>,
+
+    /// Fault rule ROUTE:KIND=VALUE[,KIND=VALUE…]; ROUTE is a route segment (run, job-done, …)
+    /// or `*`; KIND is 429, 5xx or drop (rate 0–1), latency or jitter (duration). Repeatable.
+    #[arg(long = "fault", value_name = "RULE")]
+    faults: Vec<String>,
+
+    /// Seed of the fault generators.
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+
+    /// Endpoint id used in the printed worker environment.
+    #[arg(long, default_value = "local")]
+    endpoint_id: String,
+
+    /// Worker id used in the printed worker environment.
+    #[arg(long, default_value = "local-worker")]
+    worker_id: String,
+
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive); logs go to stderr.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn duration(value: &str) -> Result<Duration, String> {
+    parse_duration(value).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match EnvFilter::try_new(&cli.log_level) {
+        Ok(filter) => filter,
+        Err(error) => return fail(&format!("invalid --log-level: {error}")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let mut faults = FaultConfig::new().seed(cli.fault_seed);
+    for rule in &cli.faults {
+        faults = match faults.rule(rule) {
+            Ok(faults) => faults,
+            Err(error) => return fail(&format!("invalid --fault `{rule}`: {error}")),
+        };
+    }
+    let mut builder = Server::builder()
+        .faults(faults)
+        .shutdown_on(shutdown_signal());
+    if let Some(key) = &cli.api_key {
+        builder = builder.api_key(key);
+    }
+    type Setter = fn(ServerBuilder, Duration) -> ServerBuilder;
+    let settings: [(Option<Duration>, Setter); 6] = [
+        (cli.result_retention, ServerBuilder::result_retention),
+        (
+            cli.sync_result_retention,
+            ServerBuilder::sync_result_retention,
+        ),
+        (cli.hold_time, ServerBuilder::hold_time),
+        (
+            cli.execution_timeout,
+            ServerBuilder::default_execution_timeout,
+        ),
+        (cli.ttl, ServerBuilder::default_ttl),
+        (cli.heartbeat_timeout, ServerBuilder::heartbeat_timeout),
+    ];
+    for (value, set) in settings {
+        if let Some(value) = value {
+            builder = set(builder, value);
+        }
+    }
+
+    let server = match builder.bind((cli.host.as_str(), cli.port)).await {
+        Ok(server) => server,
+        Err(error) => {
+            return fail(&format!(
+                "cannot listen on {}:{}: {error}",
+                cli.host, cli.port
+            ));
+        }
+    };
+    if let Err(error) = announce(&server, &cli) {
+        return fail(&format!("cannot write to stdout: {error}"));
+    }
+    server.stopped().await;
+    ExitCode::SUCCESS
+}
+
+/// The listening line, then the environment for a worker and for clients.
+fn announce(server: &RunningServer, cli: &Cli) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {}", server.base_url())?;
+    for (name, value) in server.worker_env(&cli.endpoint_id, &cli.worker_id) {
+        writeln!(out, "export {name}={}", shell_quote(&value))?;
+    }
+    writeln!(
+        out,
+        "export RUNPOD_ENDPOINT_BASE_URL={}",
+        shell_quote(&server.serverless_base_url())
+    )?;
+    out.flush()
+}
+
+/// Quotes for POSIX shells when needed; `$ID` and friends must reach the worker literally.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+,=".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "runpod-local: {message}");
+    ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn values_with_shell_syntax_are_single_quoted() {
+        assert_eq!(
+            shell_quote("http://127.0.0.1:1/v2"),
+            "http://127.0.0.1:1/v2"
+        );
+        assert_eq!(
+            shell_quote("http://h/v2/local/job-take/$ID?gpu=LOCAL"),
+            "'http://h/v2/local/job-take/$ID?gpu=LOCAL'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,353 @@
+//! Building, running and stopping the server.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::faults::{FaultConfig, FaultInjector, Outcome, Route};
+use crate::routes;
+use crate::store::Store;
+
+/// The local Runpod endpoint. Start one with [`Server::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Server;
+
+impl Server {
+    /// A builder with Runpod's defaults: results kept 30 min (`/run`) and 1 min (`/runsync`),
+    /// 10 min execution timeout, 24 h ttl, 10 s long-poll hold, 30 s heartbeat timeout, no key.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Settings for a [`Server`]; finish with [`bind`](Self::bind) or [`serve`](Self::serve).
+#[derive(Default)]
+pub struct ServerBuilder {
+    config: Config,
+    shutdown_signal: Option<ShutdownSignal>,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("shutdown_signal", &self.shutdown_signal.is_some())
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Require this key: clients send `Authorization: Bearer <key>`, workers the raw key.
+    /// Without a key every request is accepted.
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = Some(key.into());
+        self
+    }
+
+    /// How long a finished `/run` job stays readable (default 30 min).
+    #[must_use]
+    pub fn result_retention(mut self, retention: Duration) -> Self {
+        self.config.result_retention = retention;
+        self
+    }
+
+    /// How long a finished `/runsync` job stays readable (default 1 min).
+    #[must_use]
+    pub fn sync_result_retention(mut self, retention: Duration) -> Self {
+        self.config.sync_result_retention = retention;
+        self
+    }
+
+    /// How long job-take and job-stop hold an empty long poll before answering 204 (default 10 s).
+    #[must_use]
+    pub fn hold_time(mut self, hold: Duration) -> Self {
+        self.config.hold_time = hold;
+        self
+    }
+
+    /// Execution timeout of jobs whose request sets no `policy.executionTimeout` (default 600 s).
+    #[must_use]
+    pub fn default_execution_timeout(mut self, timeout: Duration) -> Self {
+        self.config.default_execution_timeout = timeout;
+        self
+    }
+
+    /// Lifespan of jobs whose request sets no `policy.ttl` (default 24 h).
+    #[must_use]
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.config.default_ttl = ttl;
+        self
+    }
+
+    /// Silence after which a worker counts as gone and its jobs are queued again (default 30 s).
+    /// Pings, takes, results and open long polls all count as signs of life.
+    #[must_use]
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.config.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Inject faults (429, 5xx, dropped connections, latency) into requests.
+    #[must_use]
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// Stop gracefully when `signal` completes (as well as on [`RunningServer::shutdown`] or drop).
+    #[must_use]
+    pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.shutdown_signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and starts serving on the current tokio runtime.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<RunningServer> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve(listener)
+    }
+
+    /// Starts serving on an already bound listener, on the current tokio runtime.
+    pub fn serve(self, listener: TcpListener) -> io::Result<RunningServer> {
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        if let Some(signal) = self.shutdown_signal {
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = signal => token.cancel(),
+                    () = token.cancelled() => {}
+                }
+            });
+        }
+        let api_key = self.config.api_key.clone();
+        let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
+        let store = Arc::new(Store::new(Arc::new(self.config), shutdown.clone()));
+        tokio::spawn(store.clone().run_reaper());
+        let app = routes::router(store);
+        let task = tokio::spawn(accept_loop(listener, app, faults, shutdown.clone()));
+        tracing::info!(%addr, "runpod-local listening");
+        Ok(RunningServer {
+            addr,
+            api_key,
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// A server that is running. Dropping it stops it gracefully in the background;
+/// [`shutdown`](Self::shutdown) stops it and waits.
+pub struct RunningServer {
+    addr: SocketAddr,
+    api_key: Option<String>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://HOST:PORT/v2`, the value for `RUNPOD_ENDPOINT_BASE_URL`.
+    pub fn serverless_base_url(&self) -> String {
+        format!("{}/v2", self.base_url())
+    }
+
+    /// The environment a worker needs to serve `endpoint_id` as `worker_id`: the
+    /// `RUNPOD_WEBHOOK_*` URL templates (with the literal `$ID` / `$RUNPOD_POD_ID` placeholders
+    /// the worker substitutes), `RUNPOD_POD_ID` and `RUNPOD_AI_API_KEY`. Without a configured
+    /// key the key is `local`, because the Python worker only sends heartbeats when it has one.
+    pub fn worker_env(&self, endpoint_id: &str, worker_id: &str) -> Vec<(String, String)> {
+        let base = format!("{}/{endpoint_id}", self.serverless_base_url());
+        [
+            (
+                "RUNPOD_WEBHOOK_GET_JOB",
+                format!("{base}/job-take/$ID?gpu=LOCAL"),
+            ),
+            (
+                "RUNPOD_WEBHOOK_POST_OUTPUT",
+                format!("{base}/job-done/$RUNPOD_POD_ID/$ID?gpu=LOCAL"),
+            ),
+            (
+                "RUNPOD_WEBHOOK_POST_STREAM",
+                format!("{base}/job-stream/$RUNPOD_POD_ID/$ID?gpu=LOCAL"),
+            ),
+            (
+                "RUNPOD_WEBHOOK_PING",
+                format!("{base}/ping/$RUNPOD_POD_ID?gpu=LOCAL"),
+            ),
+            ("RUNPOD_POD_ID", worker_id.to_owned()),
+            (
+                "RUNPOD_AI_API_KEY",
+                self.api_key.clone().unwrap_or_else(|| "local".to_owned()),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+
+    /// Stops accepting, ends open long polls, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        self.join().await;
+    }
+
+    /// Waits until the server stops, through the builder's
+    /// [`shutdown_on`](ServerBuilder::shutdown_on) signal.
+    pub async fn stopped(mut self) {
+        self.join().await;
+    }
+
+    async fn join(&mut self) {
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "server task failed");
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    faults: Option<Arc<FaultInjector>>,
+    shutdown: CancellationToken,
+) {
+    let service = TowerToHyperService::new(app);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(
+                        stream,
+                        service.clone(),
+                        faults.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    tracing::info!("runpod-local stopped");
+}
+
+/// The error that makes hyper close a connection without answering (a "drop" fault).
+#[derive(Debug)]
+struct DroppedByFault;
+
+impl fmt::Display for DroppedByFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DroppedByFault {}
+
+async fn serve_connection(
+    stream: TcpStream,
+    service: TowerToHyperService<Router>,
+    faults: Option<Arc<FaultInjector>>,
+    shutdown: CancellationToken,
+) {
+    let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let service = service.clone();
+        let faults = faults.clone();
+        async move {
+            if let Some(faults) = faults
+                && let Some(route) = Route::from_path(request.uri().path())
+            {
+                let (delay, outcome) = faults.draw(route);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let status = match outcome {
+                    Outcome::Pass => None,
+                    Outcome::Drop => {
+                        tracing::debug!(%route, "fault: dropping the connection");
+                        return Err(DroppedByFault);
+                    }
+                    Outcome::TooManyRequests => Some(StatusCode::TOO_MANY_REQUESTS),
+                    Outcome::ServerError => Some(StatusCode::SERVICE_UNAVAILABLE),
+                };
+                if let Some(status) = status {
+                    tracing::debug!(%route, %status, "fault: answering an error");
+                    return Ok(
+                        ApiError::new(status, format!("injected fault on {route}")).into_response()
+                    );
+                }
+            }
+            hyper::service::Service::call(&service, request)
+                .await
+                .map_err(|never| match never {})
+        }
+    });
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), handler);
+    let mut connection = pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        }
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The `runpod-local` binary: listening line, worker environment, auth, clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Kills the child if a test fails before it stopped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::time::timeout(Duration::from_secs(60), tokio::task::spawn_blocking(f))
+        .await
+        .expect("the binary answered in time")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_prints_where_it_listens_and_the_worker_environment() {
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_runpod-local"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--api-key",
+                "k3y",
+                "--log-level",
+                "warn",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (lines, stdout) = blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut lines = Vec::new();
+        for _ in 0..8 {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            lines.push(line.trim_end().to_owned());
+        }
+        (lines, reader)
+    })
+    .await;
+    let base = lines[0]
+        .strip_prefix("listening on ")
+        .expect("the listening line comes first");
+    let port: u16 = base
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0);
+    assert_eq!(
+        lines[1..],
+        [
+            format!("export RUNPOD_WEBHOOK_GET_JOB='{base}/v2/local/job-take/$ID?gpu=LOCAL'"),
+            format!(
+                "export RUNPOD_WEBHOOK_POST_OUTPUT='{base}/v2/local/job-done/$RUNPOD_POD_ID/$ID?gpu=LOCAL'"
+            ),
+            format!(
+                "export RUNPOD_WEBHOOK_POST_STREAM='{base}/v2/local/job-stream/$RUNPOD_POD_ID/$ID?gpu=LOCAL'"
+            ),
+            format!("export RUNPOD_WEBHOOK_PING='{base}/v2/local/ping/$RUNPOD_POD_ID?gpu=LOCAL'"),
+            "export RUNPOD_POD_ID=local-worker".to_owned(),
+            "export RUNPOD_AI_API_KEY=k3y".to_owned(),
+            format!("export RUNPOD_ENDPOINT_BASE_URL={base}/v2"),
+        ]
+    );
+
+    let http = reqwest::Client::new();
+    let health = format!("{base}/v2/local/health");
+    assert_eq!(http.get(&health).send().await.unwrap().status(), 401);
+    let answer = http.get(&health).bearer_auth("k3y").send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let mut child = child;
+    let (status, rest) = blocking(move || {
+        let status = child.0.wait().unwrap();
+        let mut rest = String::new();
+        let mut stdout = stdout;
+        stdout.read_to_string(&mut rest).unwrap();
+        (status, rest)
+    })
+    .await;
+    assert!(status.success(), "SIGTERM stops it cleanly: {status:?}");
+    assert_eq!(rest, "", "nothing else goes to stdout");
+}
+
+#[tokio::test]
+async fn a_bad_fault_rule_is_reported_on_stderr() {
+    let output = blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_runpod-local"))
+            .args(["--port", "0", "--fault", "run:teapot=1"])
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid --fault `run:teapot=1`: unknown fault `teapot`"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,13 @@
+//! runpod-local driven over loopback with a raw HTTP client.
+
+mod auth;
+mod binary;
+mod client_api;
+mod faults;
+mod lifecycle;
+mod rest_v2;
+mod server_api;
+mod stream;
+mod support;
+mod webhooks;
+mod worker_api;
