@@ -145,7 +145,13 @@ impl ServerBuilder {
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
         let store = Arc::new(Store::new(Arc::new(self.config), shutdown.clone()));
         tokio::spawn(store.clone().run_reaper());
-        let app = routes::router(store);
+        // The offline REST v2 subset shares the key; its endpoints' requestUrls point at this
+        // server's queue routes (from the request's Host), where any endpoint id has a queue.
+        let mut rest = crate::rest_v2::RestV2State::new();
+        if let Some(key) = &api_key {
+            rest = rest.api_key(key.clone());
+        }
+        let app = routes::router(store).merge(crate::rest_v2::router(rest));
         let task = tokio::spawn(accept_loop(listener, app, faults, shutdown.clone()));
         tracing::info!(%addr, "runpod-local listening");
         Ok(RunningServer {

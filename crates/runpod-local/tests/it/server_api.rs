@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runpod_local::Server;
+use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::{EP, Harness};
@@ -98,4 +99,55 @@ async fn a_shutdown_signal_stops_the_server() {
             .await
             .is_err()
     );
+}
+
+/// The Python SDK's documented flow on one server: create a template, create an endpoint on
+/// it, then run a job at the endpoint's `requestUrls.run` and complete it as its worker.
+#[tokio::test]
+async fn the_server_serves_rest_v2_and_created_endpoints_have_live_queues() {
+    let h = Harness::with(
+        Server::builder()
+            .api_key("k")
+            .hold_time(Duration::from_millis(200)),
+    )
+    .await;
+    let bearer = |r: reqwest::RequestBuilder| r.header("authorization", "Bearer k");
+    let (status, template) = h
+        .send(
+            bearer(h.http.post(h.url("/v2/templates")))
+                .json(&json!({"name": "worker", "image": "me/worker:1", "serverless": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let (status, endpoint) = h
+        .send(bearer(h.http.post(h.url("/v2/serverless"))).json(&json!({
+            "name": "ep", "type": "QUEUE", "templateId": template["id"],
+            "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+            "gpu": {"pools": ["AMPERE_16"], "count": 1},
+            "workers": {"min": 0, "max": 1, "idleTimeout": 5}
+        })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let run_url = endpoint["requestUrls"]["run"].as_str().unwrap().to_owned();
+    assert_eq!(run_url, h.url(&format!("/v2/{id}/run")));
+
+    let (status, queued) = h
+        .send(bearer(h.http.post(&run_url)).json(&json!({"input": {"x": 1}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{queued}");
+    let (status, job) = h
+        .send(
+            h.http
+                .get(h.url(&format!("/v2/{id}/job-take/w1?job_in_progress=0")))
+                .header("authorization", "k"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["id"], queued["id"]);
+    assert_eq!(job["input"], json!({"x": 1}));
+
+    // Without the key the REST routes refuse, as the queue routes do.
+    let (status, _) = h.get("/v2/templates").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
