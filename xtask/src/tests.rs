@@ -189,6 +189,18 @@ fn tidy_crate_layering() {
 }
 
 #[test]
+fn layering_governs_published_crates_only() {
+    let member = |manifest: &str| tidy::Member {
+        name: "x".to_owned(),
+        manifest_path: PathBuf::new(),
+        manifest: toml::from_str(manifest).unwrap(),
+    };
+    assert!(!member("[package]\npublish = false\n").is_published());
+    assert!(member("[package]\npublish.workspace = true\n").is_published());
+    assert!(member("[package]\nname = \"x\"\n").is_published());
+}
+
+#[test]
 fn tidy_generated_file_preambles() {
     tidy_check("generated-file preambles");
 }
