@@ -7,9 +7,11 @@
 //! - `test`: the README's test command (every test; the Python interop suite when python3 exists).
 
 mod admin_codegen;
+mod bench;
 mod codegen;
 mod graphql_subset;
 mod schema;
+mod soak;
 mod sources;
 mod test_cmd;
 mod tidy;
@@ -65,6 +67,8 @@ fn run(args: &[String]) -> Result<()> {
             test_cmd::run(&root, &extra)
         }
         // BENCH-DISPATCH: a `bench` subcommand (xtask/src/bench/) is dispatched here.
+        ["bench", rest @ ..] => bench::run(&root, rest),
+        ["soak", rest @ ..] => soak::run(&root, rest),
         _ => bail!("{USAGE}"),
     }
 }

@@ -1,6 +1,7 @@
 //! runpod-local driven over loopback with a raw HTTP client.
 
 mod auth;
+mod bad_requests;
 mod binary;
 mod client_api;
 mod faults;

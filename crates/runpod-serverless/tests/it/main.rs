@@ -3,6 +3,7 @@
 // CLIENT-TEST-MODULES (owned by the client helper)
 #[cfg(feature = "blocking")]
 mod blocking;
+mod decode_edges;
 mod errors;
 mod local;
 mod rate_limits;

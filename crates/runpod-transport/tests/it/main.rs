@@ -4,6 +4,7 @@ mod config;
 mod errors;
 mod graphql;
 mod headers;
+mod proptests;
 mod rate_limit;
 mod redaction;
 mod retries;

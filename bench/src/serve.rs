@@ -1,0 +1,53 @@
+//! `runpod-bench serve` (hidden): runpod-local in its own process for the other benches.
+//!
+//! Prints one JSON line (`base_url`, the worker environment with placeholders), serves until its
+//! stdin closes, then prints its peak RSS and stops.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::Result;
+use crate::measure::peak_rss_kib;
+use crate::procs::{EP_PLACEHOLDER, WORKER_PLACEHOLDER};
+use crate::report::say;
+
+/// Flags of `serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Key clients (Bearer) and workers (raw) must send.
+    #[arg(long)]
+    api_key: String,
+    /// Long-poll hold of job-take / job-stop, in ms (short, so that idle workers stop quickly).
+    #[arg(long, default_value_t = 1000)]
+    hold_ms: u64,
+    /// How long finished jobs stay readable, in ms.
+    #[arg(long, default_value_t = 1_800_000)]
+    result_retention_ms: u64,
+}
+
+pub(crate) async fn run(args: Args) -> Result<()> {
+    let server = runpod_local::Server::builder()
+        .api_key(args.api_key)
+        .hold_time(Duration::from_millis(args.hold_ms))
+        .result_retention(Duration::from_millis(args.result_retention_ms))
+        .bind("127.0.0.1:0")
+        .await?;
+    say(json!({
+        "base_url": server.base_url(),
+        "worker_env": server.worker_env(EP_PLACEHOLDER, WORKER_PLACEHOLDER),
+    })
+    .to_string());
+    // Stdin closes when the parent is done (or dies): the server never outlives the bench.
+    tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    })
+    .await?;
+    let rss = peak_rss_kib(None);
+    server.shutdown().await;
+    say(json!({ "peak_rss_kib": rss }).to_string());
+    Ok(())
+}
