@@ -354,6 +354,24 @@ impl Error {
         self.kind() == ErrorKind::Connect
     }
 
+    /// The connection broke after the request was sent (reset, cut-short answer): the server
+    /// may or may not have acted on it. For a non-idempotent call such as `/run` this is the
+    /// "outcome unknown" case: look the result up rather than resending.
+    ///
+    /// ```no_run
+    /// # async fn f(client: runpod_transport::HttpClient) {
+    /// use runpod_transport::Method;
+    /// let url = "https://api.runpod.ai/v2/ep/run";
+    /// let Err(e) = client.request(Method::POST, url).send().await else { return };
+    /// if e.is_network() {
+    ///     eprintln!("the job may exist: check before submitting again");
+    /// }
+    /// # }
+    /// ```
+    pub fn is_network(&self) -> bool {
+        self.kind() == ErrorKind::Network
+    }
+
     /// The server answered with a non-success status; see [`status`](Self::status).
     ///
     /// ```no_run
