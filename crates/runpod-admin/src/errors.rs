@@ -138,18 +138,11 @@ pub fn create_advice(err: &Error) -> CreateAdvice {
 /// The error [`crate::WaitUntilRunning`] returns when the pod reaches a state it will not leave
 /// by itself (`EXITED`, `ERROR`, `TERMINATED`).
 pub(crate) fn pod_not_running(pod_id: &str, status: &str) -> Error {
-    Error::job_ended(
-        pod_id,
-        status,
-        Some(serde_json::json!({ "podStatus": status })),
-    )
+    Error::unexpected_state("pod", pod_id, status)
 }
 
 /// The pod being waited for reached `EXITED`, `ERROR` or `TERMINATED` instead of `RUNNING`;
-/// `job_id()` holds the pod id and `job_error()["podStatus"]` the status.
+/// `job_id()` holds the pod id and `state()` the status.
 pub fn is_pod_not_running(err: &Error) -> bool {
-    err.is_job_failed()
-        && err
-            .job_error()
-            .is_some_and(|e| e.get("podStatus").is_some())
+    err.is_unexpected_state()
 }

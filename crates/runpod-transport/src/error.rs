@@ -44,6 +44,8 @@ pub enum ErrorKind {
     JobCancelled,
     /// A job ended in `TIMED_OUT` (its execution timeout on the server).
     JobTimedOut,
+    /// A resource being waited for (a pod) reached a state it will not leave by itself.
+    UnexpectedState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +303,24 @@ impl Error {
         e
     }
 
+    /// A resource being waited for reached a state it will not leave by itself, e.g. a pod
+    /// that went to `EXITED` while we waited for `RUNNING`. `resource` names what it is
+    /// (`"pod"`); [`job_id`](Self::job_id) holds its id and [`state`](Self::state) the state.
+    ///
+    /// ```
+    /// let e = runpod_transport::Error::unexpected_state("pod", "p1", "EXITED");
+    /// assert!(e.is_unexpected_state() && !e.is_job_outcome());
+    /// assert_eq!(e.to_string(), "pod p1 reached EXITED");
+    /// assert_eq!((e.job_id(), e.state()), (Some("p1"), Some("EXITED")));
+    /// ```
+    pub fn unexpected_state(resource: &str, id: impl Into<String>, state: &str) -> Error {
+        let mut e = Self::new(ErrorKind::UnexpectedState);
+        e.inner.message = Some(resource.to_owned());
+        e.inner.job_id = Some(id.into());
+        e.inner.job_status = Some(state.to_owned());
+        e
+    }
+
     /// Waiting for a job ran out of time (the job itself may still be running).
     ///
     /// ```
@@ -543,6 +563,17 @@ impl Error {
         self.kind() == ErrorKind::JobTimedOut
     }
 
+    /// A resource being waited for reached a state it will not leave by itself; see
+    /// [`unexpected_state`](Self::unexpected_state).
+    pub fn is_unexpected_state(&self) -> bool {
+        self.kind() == ErrorKind::UnexpectedState
+    }
+
+    /// The state of the job or resource this error concerns, as the server spelled it.
+    pub fn state(&self) -> Option<&str> {
+        self.inner.job_status.as_deref()
+    }
+
     /// The job ended unsuccessfully (failed, cancelled or timed out).
     ///
     /// ```
@@ -728,6 +759,12 @@ impl fmt::Display for Error {
             },
             ErrorKind::JobCancelled => write!(f, "job{job} was cancelled"),
             ErrorKind::JobTimedOut => write!(f, "job{job} timed out"),
+            ErrorKind::UnexpectedState => write!(
+                f,
+                "{}{job} reached {}",
+                i.message.as_deref().unwrap_or("resource"),
+                i.job_status.as_deref().unwrap_or("an unexpected state")
+            ),
         }
     }
 }
@@ -955,6 +992,7 @@ mod tests {
             Error::job_ended("j", "FAILED", Some(json!("oops"))),
             Error::job_ended("j", "CANCELLED", None),
             Error::job_ended("j", "TIMED_OUT", None),
+            Error::unexpected_state("pod", "p1", "EXITED"),
         ]
     }
 
@@ -988,6 +1026,7 @@ mod tests {
             ErrorKind::JobFailed,
             ErrorKind::JobCancelled,
             ErrorKind::JobTimedOut,
+            ErrorKind::UnexpectedState,
         ] {
             assert!(kinds.contains(&k), "no sample for {k:?}");
         }

@@ -138,7 +138,10 @@ async fn broken_connection_is_retried_for_get_only() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), runpod_transport::ErrorKind::Network, "{err:?}");
-    assert!(err.is_network() && !err.is_connect(), "outcome unknown, not refused: {err:?}");
+    assert!(
+        err.is_network() && !err.is_connect(),
+        "outcome unknown, not refused: {err:?}"
+    );
     assert_eq!(
         server.hits(),
         4,
