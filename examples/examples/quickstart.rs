@@ -44,19 +44,28 @@ async fn handler(job: Job<Value>) -> Result<Value, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let remote = std::env::var("RUNPOD_API_KEY").ok().zip(std::env::var("RUNPOD_ENDPOINT_ID").ok());
+    let remote = std::env::var("RUNPOD_API_KEY")
+        .ok()
+        .zip(std::env::var("RUNPOD_ENDPOINT_ID").ok());
     if let Some((_, endpoint_id)) = remote {
-        println!("using the real endpoint {endpoint_id} (RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID are set)");
+        println!(
+            "using the real endpoint {endpoint_id} (RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID are set)"
+        );
         let client = ServerlessClient::from_env()?;
         return tour(&client, &endpoint_id).await;
     }
 
     // A local endpoint on a free port, and a Rust worker serving its queue `local`.
-    let server = runpod_local::Server::builder().api_key(LOCAL_KEY).bind("127.0.0.1:0").await?;
+    let server = runpod_local::Server::builder()
+        .api_key(LOCAL_KEY)
+        .bind("127.0.0.1:0")
+        .await?;
     println!("runpod-local listening on {}", server.base_url());
     let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::builder(handler)
-        .with_env(WorkerEnv::from_vars(server.worker_env("local", "quickstart-worker")))
+        .with_env(WorkerEnv::from_vars(
+            server.worker_env("local", "quickstart-worker"),
+        ))
         .with_concurrency(2)
         .graceful_shutdown_on(async {
             let _ = stopped.await;
@@ -78,11 +87,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-async fn tour(client: &ServerlessClient, endpoint_id: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn tour(
+    client: &ServerlessClient,
+    endpoint_id: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = client.endpoint(endpoint_id);
 
     // run_sync: /runsync holds the request until the job ends.
-    let output: Value = endpoint.run_sync(json!({"echo": "hello from runsync"})).output().await?;
+    let output: Value = endpoint
+        .run_sync(json!({"echo": "hello from runsync"}))
+        .output()
+        .await?;
     println!("run_sync      -> {output}");
 
     // run + wait: /run answers at once with the id; awaiting the handle polls /status.
@@ -92,7 +107,10 @@ async fn tour(client: &ServerlessClient, endpoint_id: &str) -> Result<(), Box<dy
     println!("wait          -> {output}");
 
     // stream: partial output as the worker sends it, ending with the job.
-    let job = endpoint.run(json!({"stream": 3, "echo": "streamed"})).send().await?;
+    let job = endpoint
+        .run(json!({"stream": 3, "echo": "streamed"}))
+        .send()
+        .await?;
     let mut chunks = job.stream();
     while let Some(chunk) = chunks.next().await {
         println!("stream chunk  -> {}", chunk?.output.unwrap_or(Value::Null));
@@ -110,9 +128,15 @@ async fn tour(client: &ServerlessClient, endpoint_id: &str) -> Result<(), Box<dy
     }
 
     // retry: a job that fails once, queued again under the same id.
-    let job = endpoint.run(json!({"flaky": true, "echo": "second time lucky"})).send().await?;
+    let job = endpoint
+        .run(json!({"flaky": true, "echo": "second time lucky"}))
+        .send()
+        .await?;
     match job.wait().await {
-        Err(e) if e.is_job_failed() => println!("flaky job     -> failed: {}", e.job_error().unwrap_or(&Value::Null)),
+        Err(e) if e.is_job_failed() => println!(
+            "flaky job     -> failed: {}",
+            e.job_error().unwrap_or(&Value::Null)
+        ),
         other => println!("flaky job     -> {other:?}"),
     }
     let state = job.retry().await?;

@@ -63,7 +63,11 @@ fn run(args: &[String]) -> Result<()> {
         }
         ["tidy"] => tidy::run(&root),
         ["test", rest @ ..] => {
-            let extra: Vec<String> = rest.iter().skip_while(|a| **a == "--").map(|a| (*a).to_owned()).collect();
+            let extra: Vec<String> = rest
+                .iter()
+                .skip_while(|a| **a == "--")
+                .map(|a| (*a).to_owned())
+                .collect();
             test_cmd::run(&root, &extra)
         }
         // BENCH-DISPATCH: a `bench` subcommand (xtask/src/bench/) is dispatched here.

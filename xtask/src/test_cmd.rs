@@ -5,7 +5,10 @@
 //! command provides in `./.venv` when `python3` exists. On a machine without Python the suite is
 //! not compiled at all and the command says so, so nothing is reported as passed that did not run.
 
-#![allow(clippy::print_stderr, reason = "a command-line tool reports progress on stderr")]
+#![allow(
+    clippy::print_stderr,
+    reason = "a command-line tool reports progress on stderr"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,8 +20,16 @@ const PYTHON_SDK: &str = "runpod==1.12.0";
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     match python_with_sdk(root)? {
         Some(python) => {
-            eprintln!("xtask test: Python interop suite enabled ({})", python.display());
-            cargo(root, &["test", "--workspace", "--all-features"], extra, Some(&python))
+            eprintln!(
+                "xtask test: Python interop suite enabled ({})",
+                python.display()
+            );
+            cargo(
+                root,
+                &["test", "--workspace", "--all-features"],
+                extra,
+                Some(&python),
+            )
         }
         None => {
             eprintln!(
@@ -27,7 +38,13 @@ pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
             );
             cargo(
                 root,
-                &["test", "--workspace", "--all-features", "--exclude", "runpod-e2e"],
+                &[
+                    "test",
+                    "--workspace",
+                    "--all-features",
+                    "--exclude",
+                    "runpod-e2e",
+                ],
                 extra,
                 None,
             )?;
@@ -63,7 +80,11 @@ fn python_with_sdk(root: &Path) -> Result<Option<PathBuf>> {
     let venv = root.join(".venv");
     let python = venv.join("bin").join("python");
     if !python.exists() {
-        let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
+        let created = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status();
         match created {
             Ok(status) if status.success() => {}
             Ok(status) => bail!("python3 -m venv .venv failed ({status})"),
@@ -76,15 +97,28 @@ fn python_with_sdk(root: &Path) -> Result<Option<PathBuf>> {
 
 fn ensure_sdk(python: &Path) -> Result<()> {
     let check = Command::new(python)
-        .args(["-c", "import runpod, sys; sys.exit(runpod.__version__ != '1.12.0')"])
+        .args([
+            "-c",
+            "import runpod, sys; sys.exit(runpod.__version__ != '1.12.0')",
+        ])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     if check.status.success() {
         return Ok(());
     }
-    eprintln!("xtask test: installing {PYTHON_SDK} into {}", python.display());
+    eprintln!(
+        "xtask test: installing {PYTHON_SDK} into {}",
+        python.display()
+    );
     let status = Command::new(python)
-        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", PYTHON_SDK])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            PYTHON_SDK,
+        ])
         .status()
         .context("running pip")?;
     if !status.success() {

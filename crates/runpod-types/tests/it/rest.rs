@@ -314,5 +314,8 @@ fn credentials_never_reach_debug_output() {
     };
     let shown = format!("{s3:?}");
     assert!(!shown.contains("s3-secret-xyz"), "{shown}");
-    assert!(shown.contains("access_secret: Some(\"[redacted]\")"), "{shown}");
+    assert!(
+        shown.contains("access_secret: Some(\"[redacted]\")"),
+        "{shown}"
+    );
 }
