@@ -105,6 +105,11 @@ impl Job {
         self.status == JobStatus::InProgress && self.worker_id.as_deref() == Some(worker)
     }
 
+    /// Whether the job was handed to its worker at or before `t`.
+    pub(super) fn started_by(&self, t: Instant) -> bool {
+        self.started_at.is_some_and(|started| started <= t)
+    }
+
     pub(super) fn start(&mut self, worker: &str, now: Instant) {
         self.status = JobStatus::InProgress;
         self.worker_id = Some(worker.to_owned());

@@ -54,6 +54,9 @@ struct Endpoint {
     work_available: Arc<Notify>,
 }
 
+/// How long after a take a heartbeat must list the job; see [`Store::ping`].
+const UNREPORTED_JOB_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 struct Worker {
     last_seen: Instant,
@@ -65,12 +68,16 @@ struct Worker {
     pending_stops: Vec<String>,
     stop_notify: Arc<Notify>,
     heartbeat_armed: bool,
+    /// The worker has listed its jobs in a heartbeat (`?job_id=`), so a heartbeat that leaves
+    /// a job out means the worker no longer has it.
+    reports_jobs: bool,
 }
 
 impl Worker {
     fn new(now: Instant) -> Self {
         Self {
             last_seen: now,
+            reports_jobs: false,
             open_polls: 0,
             held: Vec::new(),
             pending_stops: Vec::new(),
@@ -487,6 +494,12 @@ impl Store {
     /// A reported job the worker no longer holds (cancelled, timed out, expired, or given to
     /// another worker) gets its stop signal again: the Python worker drops a signal that arrives
     /// before the job's task has started, and would otherwise run the job to its end.
+    ///
+    /// A held job the worker leaves out, although it was handed out well before this heartbeat,
+    /// is lost on the worker's side (typically a worker restarted under the same id, as a
+    /// container restart keeps `RUNPOD_POD_ID`): it is queued again, counted as a retry, exactly
+    /// as when a worker's heartbeats stop. Only workers that have listed jobs before are judged
+    /// this way, so a worker that never reports its jobs is not misread as holding none.
     pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str]) {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -497,6 +510,39 @@ impl Store {
             let Some(w) = ep.workers.get_mut(worker) else {
                 return;
             };
+            w.reports_jobs |= !reported.is_empty();
+            if w.reports_jobs {
+                // A heartbeat sent just before a take can arrive just after it.
+                let grace = config.heartbeat_timeout.min(UNREPORTED_JOB_GRACE);
+                let cutoff = now.checked_sub(grace).unwrap_or(now);
+                let mut requeued = Vec::new();
+                w.held.retain(|id| {
+                    let lost = !reported.contains(&id.as_str())
+                        && ep
+                            .jobs
+                            .get(id)
+                            .is_some_and(|job| job.is_held_by(worker) && job.started_by(cutoff));
+                    if lost {
+                        requeued.push(id.clone());
+                    }
+                    !lost
+                });
+                for id in requeued.iter().rev() {
+                    if let Some(job) = ep.jobs.get_mut(id) {
+                        job.requeue();
+                        ep.queue.push_front(id.clone());
+                    }
+                }
+                if !requeued.is_empty() {
+                    ep.work_available.notify_waiters();
+                    tracing::warn!(
+                        endpoint,
+                        worker,
+                        requeued = requeued.len(),
+                        "heartbeat no longer lists jobs the worker held; they are queued again"
+                    );
+                }
+            }
             let mut signalled = false;
             for &id in reported {
                 let holds = ep.jobs.get(id).is_some_and(|job| job.is_held_by(worker));

@@ -312,3 +312,63 @@ async fn a_worker_still_reporting_a_stopped_job_is_told_again() {
     assert!(h.stop_signals("w").await.is_empty());
     assert_eq!(h.job(&kept).await["status"], "IN_PROGRESS");
 }
+
+/// A worker restarted under the same id (a container restart keeps `RUNPOD_POD_ID`) keeps
+/// pinging, so its heartbeats never stop; its heartbeats stop listing the jobs it lost, and
+/// those go back to the queue.
+#[tokio::test(start_paused = true)]
+async fn a_worker_restarted_under_the_same_id_loses_no_job() {
+    let h = Harness::with(
+        Server::builder()
+            .hold_time(secs(1))
+            .heartbeat_timeout(secs(30)),
+    )
+    .await;
+    let held = h.run(json!("held")).await;
+    let lost = h.run(json!("lost")).await;
+    h.take_expect("w1", &held).await;
+    h.take_expect("w1", &lost).await;
+    h.ping("w1", &[&held, &lost]).await;
+
+    // A heartbeat sent just before a take may arrive just after it: no verdict within the grace.
+    h.ping("w1", &[&held]).await;
+    assert_eq!(h.job(&lost).await["status"], "IN_PROGRESS");
+
+    sleep(secs(6)).await;
+    h.ping("w1", &[&held]).await;
+    let job = h.job(&lost).await;
+    assert_eq!(
+        (job["status"].clone(), job["retries"].clone()),
+        (json!("IN_QUEUE"), json!(1)),
+        "{job}"
+    );
+    assert_eq!(
+        h.job(&held).await["status"],
+        "IN_PROGRESS",
+        "a listed job stays"
+    );
+
+    // The restarted worker takes it again and completes it.
+    h.take_expect("w1", &lost).await;
+    let (status, _) = h.done("w1", &lost, json!({"output": "done"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.job(&lost).await["output"], "done");
+}
+
+/// A worker that never lists its jobs in heartbeats is not read as holding none.
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_never_reports_jobs_keeps_them() {
+    let h = Harness::with(
+        Server::builder()
+            .hold_time(secs(1))
+            .heartbeat_timeout(secs(30)),
+    )
+    .await;
+    let id = h.run(json!(1)).await;
+    h.take_expect("quiet", &id).await;
+    for _ in 0..3 {
+        sleep(secs(10)).await;
+        h.ping("quiet", &[]).await;
+    }
+    assert_eq!(h.job(&id).await["status"], "IN_PROGRESS");
+}
