@@ -144,29 +144,12 @@ async fn main() -> ExitCode {
 /// The listening line, then the environment for a worker and for clients.
 fn announce(server: &RunningServer, cli: &Cli) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", server.base_url())?;
-    for (name, value) in server.worker_env(&cli.endpoint_id, &cli.worker_id) {
-        writeln!(out, "export {name}={}", shell_quote(&value))?;
-    }
-    writeln!(
-        out,
-        "export RUNPOD_ENDPOINT_BASE_URL={}",
-        shell_quote(&server.serverless_base_url())
+    out.write_all(
+        server
+            .announcement(&cli.endpoint_id, &cli.worker_id)
+            .as_bytes(),
     )?;
     out.flush()
-}
-
-/// Quotes for POSIX shells when needed; `$ID` and friends must reach the worker literally.
-fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+,=".contains(c));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', r"'\''"))
-    }
 }
 
 async fn shutdown_signal() {
@@ -196,23 +179,4 @@ async fn shutdown_signal() {
 fn fail(message: &str) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "runpod-local: {message}");
     ExitCode::FAILURE
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn values_with_shell_syntax_are_single_quoted() {
-        assert_eq!(
-            shell_quote("http://127.0.0.1:1/v2"),
-            "http://127.0.0.1:1/v2"
-        );
-        assert_eq!(
-            shell_quote("http://h/v2/local/job-take/$ID?gpu=LOCAL"),
-            "'http://h/v2/local/job-take/$ID?gpu=LOCAL'"
-        );
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 }

@@ -197,6 +197,25 @@ impl RunningServer {
         format!("{}/v2", self.base_url())
     }
 
+    /// What the `runpod-local` binary prints on start: `listening on http://HOST:PORT`, then
+    /// `export` lines (POSIX-shell quoted) with the environment a worker serving `endpoint_id`
+    /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients. Ends with a newline.
+    pub fn announcement(&self, endpoint_id: &str, worker_id: &str) -> String {
+        let mut text = format!("listening on {}\n", self.base_url());
+        let client_env = (
+            "RUNPOD_ENDPOINT_BASE_URL".to_owned(),
+            self.serverless_base_url(),
+        );
+        for (name, value) in self
+            .worker_env(endpoint_id, worker_id)
+            .into_iter()
+            .chain(std::iter::once(client_env))
+        {
+            text.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+        }
+        text
+    }
+
     /// The environment a worker needs to serve `endpoint_id` as `worker_id`: the
     /// `RUNPOD_WEBHOOK_*` URL templates (with the literal `$ID` / `$RUNPOD_POD_ID` placeholders
     /// the worker substitutes), `RUNPOD_POD_ID` and `RUNPOD_AI_API_KEY`. Without a configured
@@ -355,5 +374,37 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// Quotes for POSIX shells when needed; `$ID` and friends must reach the worker literally.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+,=".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn values_with_shell_syntax_are_single_quoted() {
+        assert_eq!(
+            shell_quote("http://127.0.0.1:1/v2"),
+            "http://127.0.0.1:1/v2"
+        );
+        assert_eq!(
+            shell_quote("http://h/v2/local/job-take/$ID?gpu=LOCAL"),
+            "'http://h/v2/local/job-take/$ID?gpu=LOCAL'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }
