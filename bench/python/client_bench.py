@@ -6,7 +6,7 @@ line with the same fields. RUNPOD_ENDPOINT_BASE_URL must point at the local serv
 --mode official: `job = await endpoint.run(input)`, then `await job.output(timeout=...)`, the
     SDK's own wait: a status GET at once, then one every 1 s, then one more GET.
 --mode cadence:  the same `endpoint.run`, then `await job.status()` on the Rust SDK's schedule
-    (at once, 50 ms, x1.5 per poll, cap 2 s, back to 50 ms when the status changes; or a fixed
+    (at once, then its initial delay growing to its cap, passed as --initial-s/--multiplier/--cap-s; or a fixed
     --poll-ms), so that the comparison with the Rust SDK is per request, not per wait policy.
 """
 
@@ -52,10 +52,7 @@ async def wait_cadence(job, initial, multiplier, cap):
 
 async def drive(endpoint, jobs, concurrency, deadline, args, counter):
     state = {"next": 0, "ok": 0, "errors": 0, "first_error": None}
-    if args.poll_ms is not None:
-        initial, multiplier, cap = args.poll_ms / 1000, 1.0, args.poll_ms / 1000
-    else:
-        initial, multiplier, cap = 0.05, 1.5, 2.0
+    initial, multiplier, cap = args.initial_s, args.multiplier, args.cap_s
 
     async def one(i):
         payload = {"i": i}
@@ -111,6 +108,10 @@ async def main():
     p.add_argument("--max-secs", type=int, default=120)
     p.add_argument("--count-requests", action="store_true")
     p.add_argument("--mode", choices=["official", "cadence"], default="official")
+    # The Rust SDK's schedule (PollPolicy::default(), or --poll-ms), passed by the harness.
+    p.add_argument("--initial-s", type=float, required=True)
+    p.add_argument("--multiplier", type=float, required=True)
+    p.add_argument("--cap-s", type=float, required=True)
     args = p.parse_args()
 
     runpod.endpoint_url_base = os.environ.get("RUNPOD_ENDPOINT_BASE_URL", f"{args.base_url}/v2")

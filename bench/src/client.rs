@@ -388,6 +388,7 @@ async fn run_once(
             let mut cmd = Command::new(py);
             cmd.arg(procs::python_script("client_bench.py"))
                 .args(child.to_args())
+                .args(Cadence::from_flag(child.poll_ms).python_args())
                 .arg("--mode")
                 .arg(if kind == Kind::PythonOfficial {
                     "official"
@@ -425,7 +426,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     };
     let cadence = match args.poll_ms {
         Some(ms) => format!("fixed {ms} ms"),
-        None => "SDK default: 0, 50 ms, x1.5, cap 2 s".to_owned(),
+        None => format!("SDK default: {}", Cadence::sdk_default().describe()),
     };
     say(format!("# bench client — {}", machine_line()));
     say(format!(

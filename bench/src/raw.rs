@@ -76,8 +76,9 @@ pub(crate) async fn status(http: &reqwest::Client, t: &Target, id: &str) -> Resu
         .await?)
 }
 
-/// The SDK's default wait schedule (`PollPolicy::default()`: first poll at once, then 50 ms,
-/// ×1.5 per poll, at most 2 s, back to 50 ms when the status changes), or a fixed interval.
+/// The SDK's default wait schedule (taken from `PollPolicy::default()`: first poll at once,
+/// then the initial delay growing by the multiplier to the cap, back to the initial delay when
+/// the status changes), or a fixed interval.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cadence {
     initial: Duration,
@@ -87,11 +88,34 @@ pub(crate) struct Cadence {
 
 impl Cadence {
     pub(crate) fn sdk_default() -> Self {
+        let policy = runpod_serverless::PollPolicy::default();
         Self {
-            initial: Duration::from_millis(50),
-            multiplier: 1.5,
-            max: Duration::from_secs(2),
+            initial: policy.initial_delay(),
+            multiplier: policy.multiplier(),
+            max: policy.max_delay(),
         }
+    }
+
+    /// How the schedule reads in the report.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "0, {} ms, x{}, cap {} s",
+            self.initial.as_millis(),
+            self.multiplier,
+            self.max.as_secs_f64()
+        )
+    }
+
+    /// The schedule as arguments of `python/client_bench.py`.
+    pub(crate) fn python_args(&self) -> [String; 6] {
+        [
+            "--initial-s".into(),
+            self.initial.as_secs_f64().to_string(),
+            "--multiplier".into(),
+            self.multiplier.to_string(),
+            "--cap-s".into(),
+            self.max.as_secs_f64().to_string(),
+        ]
     }
 
     pub(crate) fn fixed(interval: Duration) -> Self {

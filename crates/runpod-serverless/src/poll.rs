@@ -6,11 +6,12 @@ use runpod_transport::Error;
 
 /// How a [`JobHandle`](crate::JobHandle) polls `/status` or `/stream` while it waits.
 ///
-/// Polling starts fast, so short jobs finish with little latency, and slows down
+/// Polling starts fast (a loopback or fast endpoint answers in milliseconds), so short jobs
+/// finish with little latency, and slows down
 /// geometrically to a cap, so long jobs cost few requests. The delay goes back to the start
 /// when something changes (a new status, new stream chunks).
 ///
-/// Defaults: first delay 50 ms, ×1.5 per poll, at most 2 s, and up to 5 consecutive
+/// Defaults: first delay 10 ms, ×1.5 per poll, at most 2 s, and up to 5 consecutive
 /// transient failures (429, 5xx, connection errors, after the transport's own retries) are
 /// ridden out before the wait gives up.
 ///
@@ -37,7 +38,7 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         Self {
-            initial_delay: Duration::from_millis(50),
+            initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(2),
             multiplier: 1.5,
             max_consecutive_errors: 5,
@@ -171,10 +172,12 @@ mod tests {
     #[test]
     fn default_schedule_grows_by_half_to_two_seconds() {
         let mut b = Backoff::new(&PollPolicy::default());
-        let got: Vec<u128> = (0..12).map(|_| b.next_delay().as_millis()).collect();
+        let got: Vec<u128> = (0..15).map(|_| b.next_delay().as_millis()).collect();
         assert_eq!(
             got,
-            [50, 75, 112, 168, 253, 379, 569, 854, 1281, 1922, 2000, 2000]
+            [
+                10, 15, 22, 33, 50, 75, 113, 170, 256, 384, 576, 864, 1297, 1946, 2000
+            ]
         );
     }
 
@@ -184,7 +187,7 @@ mod tests {
         b.next_delay();
         b.next_delay();
         b.reset();
-        assert_eq!(b.next_delay(), ms(50));
+        assert_eq!(b.next_delay(), ms(10));
     }
 
     #[test]
