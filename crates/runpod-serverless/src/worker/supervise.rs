@@ -197,8 +197,11 @@ async fn run_handler(shared: &Shared, job: &Arc<JobShared>) -> Option<Outcome> {
         }
     };
     tokio::select! {
-        joined = &mut task => return Some(joined_outcome(joined)),
+        // A handler that returns because it saw its cancellation is ready in the same poll as
+        // the cancellation: the stop must win, or a stopped job would post a result.
+        biased;
         () = job.cancelled() => {}
+        joined = &mut task => return Some(joined_outcome(joined)),
         () = expired => job.cancel(StopReason::TimedOut(timeout.unwrap_or_default())),
     }
     let reason = job.reason().unwrap_or(StopReason::Stopped);

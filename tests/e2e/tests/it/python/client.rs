@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{KEY, Raw, run_client, server, start_worker};
+use super::{Driver, KEY, run_client, server, start_worker};
 
 const EP: &str = "py-client";
 const WORKER: &str = "rust-worker";
@@ -119,11 +119,13 @@ async fn run_then_status_then_output() {
     assert_eq!(result["output"], json!({"echo": {"prompt": "later"}}));
     assert_eq!(result["status"], "COMPLETED");
     let id = result["id"].as_str().unwrap();
-    let job = Raw::new(&server, EP).status(id).await;
+    let job = Driver::new(&server, EP).job(id).status().await.unwrap();
     assert_eq!(
-        job["output"], result["output"],
+        (job.output.as_ref(), job.status.as_ref().map(|s| s.as_str())),
+        (Some(&result["output"]), Some("COMPLETED")),
         "both sides see the same job"
     );
+    assert_eq!(job.worker_id.as_deref(), Some(WORKER));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +166,7 @@ async fn cancel_of_a_running_job_reaches_its_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_jobs_and_workers() {
     let server = server().bind("127.0.0.1:0").await.unwrap();
-    let raw = Raw::new(&server, EP);
+    let driver = Driver::new(&server, EP);
     let http = reqwest::Client::new();
     let base = format!("{}/{EP}", server.serverless_base_url());
     let take = |worker: &'static str| {
@@ -175,7 +177,7 @@ async fn health_reports_jobs_and_workers() {
         .send()
     };
     for n in 0..3 {
-        raw.run(json!({"input": n})).await;
+        driver.run(json!(n)).await;
     }
     take("busy").await.unwrap();
     let job: Value = take("idle").await.unwrap().json().await.unwrap();
@@ -208,20 +210,12 @@ async fn purge_queue_removes_the_queued_jobs() {
         result["purge"],
         json!({"removed": 3, "status": "completed"})
     );
-    let idle = Raw::new(&server, &format!("{EP}-idle"));
-    assert_eq!(idle.health().await["jobs"]["inQueue"], 0);
+    let idle = Driver::new(&server, &format!("{EP}-idle"));
+    let health = idle.endpoint().health().await.unwrap();
+    assert_eq!(health.jobs.unwrap().in_queue, Some(0));
     for id in result["ids"].as_array().unwrap() {
-        let response = reqwest::Client::new()
-            .get(format!(
-                "{}/{EP}-idle/status/{}",
-                server.serverless_base_url(),
-                id.as_str().unwrap()
-            ))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 404);
+        let err = idle.job(id.as_str().unwrap()).status().await.unwrap_err();
+        assert!(err.is_not_found(), "{}", runpod::Report(&err));
     }
 }
 
@@ -235,10 +229,11 @@ async fn a_failed_job_reads_as_no_output_in_the_python_client() {
         (result["output"].clone(), result["status"].clone()),
         (Value::Null, json!("FAILED"))
     );
-    let job = Raw::new(&server, EP)
-        .status(result["id"].as_str().unwrap())
-        .await;
-    assert_eq!(job["error"], "on purpose");
+    let job = Driver::new(&server, EP).job(result["id"].as_str().unwrap());
+    assert_eq!(job.status().await.unwrap().error, Some(json!("on purpose")));
+    let err = job.wait().await.unwrap_err();
+    assert!(err.is_job_failed());
+    assert_eq!(err.job_error(), Some(&json!("on purpose")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,8 +256,9 @@ async fn the_asyncio_endpoint_covers_the_same_routes() {
         result["purge"],
         json!({"removed": 1, "status": "completed"})
     );
-    let idle = Raw::new(&server, &format!("{EP}-idle"));
-    assert_eq!(idle.health().await["jobs"]["inQueue"], 0);
+    let idle = Driver::new(&server, &format!("{EP}-idle"));
+    let health = idle.endpoint().health().await.unwrap();
+    assert_eq!(health.jobs.unwrap().in_queue, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,17 @@
 //! Interop with the official Python SDK (`runpod==1.12.0`): its client and its worker, unmodified,
-//! against an in-process runpod-local.
+//! against an in-process runpod-local — with our client driving the official worker, and the
+//! official client driving our worker.
 //!
 //! The interpreter is `RUNPOD_PYTHON`, else `<workspace>/.venv/bin/python`. Without `runpod`
 //! 1.12.0 there every test here fails and says how to fix it; none is skipped silently.
-//! Each Python process runs in its own process group, killed when its handle drops (the worker's
-//! heartbeat is a separate process).
+//! Each child process runs in its own process group, killed when its handle drops (the Python
+//! worker's heartbeat is a separate process).
+//!
+//! The scripts stub one SDK dependency, py-cpuinfo: it only names the CPU for `--rp_debugger`
+//! output, and finding out costs a second interpreter start per process.
 
 mod client;
+mod our_worker;
 mod worker;
 
 use std::fs::File;
@@ -15,9 +20,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use runpod::serverless::{Endpoint, JobHandle};
 use runpod_local::{RunningServer, Server, ServerBuilder};
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::support;
 
 /// The key runpod-local requires in these tests: Bearer from the client, raw from the worker.
 pub(crate) const KEY: &str = "interop-key";
@@ -44,6 +52,11 @@ fn python() -> &'static Path {
     }
 }
 
+/// Prints the SDK's version, with py-cpuinfo stubbed as the scripts do (see `client.py`).
+const VERSION_CHECK: &str = "import sys, types; \
+    sys.modules['cpuinfo'] = types.SimpleNamespace(get_cpu_info=lambda: {'brand_raw': 'stub'}); \
+    import runpod; print(runpod.__version__)";
+
 fn find_python() -> Result<PathBuf, String> {
     let (path, origin) = match std::env::var_os("RUNPOD_PYTHON") {
         Some(path) => (PathBuf::from(path), "RUNPOD_PYTHON"),
@@ -56,7 +69,7 @@ fn find_python() -> Result<PathBuf, String> {
                 `python3 -m venv .venv && .venv/bin/pip install runpod==1.12.0` at the workspace root";
     let home = TempDir::new().map_err(|e| e.to_string())?;
     let output = Command::new(&path)
-        .args(["-c", "import runpod; print(runpod.__version__)"])
+        .args(["-c", VERSION_CHECK])
         .env("HOME", home.path())
         .output()
         .map_err(|e| format!("cannot run {} (from {origin}): {e}; {help}", path.display()))?;
@@ -85,13 +98,21 @@ impl Process {
     /// `RUNPOD_*` variable (those change the SDK's behaviour), and a fresh HOME so that no
     /// `~/.runpod/config.toml` overrides the key.
     fn spawn(script_name: &str, args: &[&str], env: Vec<(String, String)>) -> Self {
-        let dir = TempDir::new().unwrap();
-        let log = dir.path().join("output.log");
-        let file = File::create(&log).unwrap();
         let mut command = Command::new(python());
         command
             .arg(script(script_name))
             .args(args)
+            .env("PYTHONUNBUFFERED", "1");
+        Self::start(command, format!("{script_name} {}", args.join(" ")), env)
+    }
+
+    /// Starts `command` as [`spawn`](Self::spawn) does: scrubbed `RUNPOD_*`, fresh HOME,
+    /// `TEST_CONTROL_DIR`, output in the log, own process group.
+    pub(crate) fn start(mut command: Command, name: String, env: Vec<(String, String)>) -> Self {
+        let dir = TempDir::new().unwrap();
+        let log = dir.path().join("output.log");
+        let file = File::create(&log).unwrap();
+        command
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);
@@ -102,7 +123,6 @@ impl Process {
         }
         command
             .env("HOME", dir.path())
-            .env("PYTHONUNBUFFERED", "1")
             .env("TEST_CONTROL_DIR", dir.path())
             .envs(env);
         #[cfg(unix)]
@@ -110,10 +130,15 @@ impl Process {
         let child = command.spawn().unwrap();
         Self {
             child,
-            name: format!("{script_name} {}", args.join(" ")),
+            name,
             log,
             dir,
         }
+    }
+
+    /// Whether the process has exited.
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// Everything the process printed so far.
@@ -185,20 +210,26 @@ impl Drop for Process {
     }
 }
 
-/// Runs one operation of `client.py` to completion and returns its `RESULT` JSON.
+/// Runs one operation of `client.py` against `server`'s `endpoint` and returns its `RESULT` JSON.
 pub(crate) async fn run_client(server: &RunningServer, endpoint: &str, op: &str) -> Value {
-    let mut process = Process::spawn(
-        "client.py",
-        &[op],
-        vec![
-            (
-                "RUNPOD_ENDPOINT_BASE_URL".to_owned(),
-                server.serverless_base_url(),
-            ),
-            ("TEST_API_KEY".to_owned(), KEY.to_owned()),
-            ("TEST_ENDPOINT".to_owned(), endpoint.to_owned()),
-        ],
-    );
+    run_client_at(&server.serverless_base_url(), endpoint, op, &[]).await
+}
+
+/// Runs one operation of `client.py` against `endpoint` of the queue API at `base_url`, with
+/// `extra` variables for the script, and returns its `RESULT` JSON.
+pub(crate) async fn run_client_at(
+    base_url: &str,
+    endpoint: &str,
+    op: &str,
+    extra: &[(&str, String)],
+) -> Value {
+    let mut env = vec![
+        ("RUNPOD_ENDPOINT_BASE_URL".to_owned(), base_url.to_owned()),
+        ("TEST_API_KEY".to_owned(), KEY.to_owned()),
+        ("TEST_ENDPOINT".to_owned(), endpoint.to_owned()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let mut process = Process::spawn("client.py", &[op], env);
     let status = process.wait(Duration::from_secs(120)).await;
     let log = process.log();
     match status {
@@ -233,88 +264,35 @@ pub(crate) fn start_worker(
     Process::spawn("worker.py", &[kind], env)
 }
 
-/// The queue API over raw HTTP (Bearer auth), to drive and observe the official worker.
-pub(crate) struct Raw {
-    http: reqwest::Client,
-    base: String,
+/// Our client (`runpod::ServerlessClient`, key [`KEY`]) on one endpoint: it drives the official
+/// worker and checks what the official client did.
+pub(crate) struct Driver {
+    endpoint: Endpoint,
 }
 
-impl Raw {
+impl Driver {
     pub(crate) fn new(server: &RunningServer, endpoint: &str) -> Self {
+        Self::at(&server.serverless_base_url(), endpoint)
+    }
+
+    /// On the queue API at `base_url` (`http://HOST:PORT/v2`).
+    pub(crate) fn at(base_url: &str, endpoint: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/{endpoint}", server.serverless_base_url()),
+            endpoint: support::client_at(base_url, KEY).endpoint(endpoint),
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Value {
-        let response = request.bearer_auth(KEY).send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{status}: {body}");
-        body
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
-    /// `/run`; returns the job id.
-    pub(crate) async fn run(&self, request: Value) -> String {
-        let body = self
-            .call(self.http.post(format!("{}/run", self.base)).json(&request))
-            .await;
-        body["id"].as_str().unwrap().to_owned()
+    /// Queues a job (`/run`).
+    pub(crate) async fn run(&self, input: Value) -> JobHandle {
+        self.endpoint.run(input).send().await.unwrap()
     }
 
-    pub(crate) async fn status(&self, id: &str) -> Value {
-        self.call(self.http.get(format!("{}/status/{id}", self.base)))
-            .await
-    }
-
-    /// The job once it reached a terminal state (`/status-sync` long polls).
-    pub(crate) async fn finished(&self, id: &str) -> Value {
-        for _ in 0..5 {
-            let job = self
-                .call(
-                    self.http
-                        .get(format!("{}/status-sync/{id}?wait=30000", self.base)),
-                )
-                .await;
-            if matches!(
-                job["status"].as_str(),
-                Some("COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT")
-            ) {
-                return job;
-            }
-        }
-        panic!("job {id} did not finish: {}", self.status(id).await);
-    }
-
-    /// Polls `/status` until `accept` holds (for states no long poll reports, like a progress update).
-    pub(crate) async fn status_until(&self, id: &str, accept: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let job = self.status(id).await;
-            if accept(&job) {
-                return job;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "job {id} stuck at {job}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    pub(crate) async fn stream(&self, id: &str) -> Value {
-        self.call(self.http.get(format!("{}/stream/{id}", self.base)))
-            .await
-    }
-
-    pub(crate) async fn cancel(&self, id: &str) -> Value {
-        self.call(self.http.post(format!("{}/cancel/{id}", self.base)))
-            .await
-    }
-
-    pub(crate) async fn health(&self) -> Value {
-        self.call(self.http.get(format!("{}/health", self.base)))
-            .await
+    /// A handle to an existing job.
+    pub(crate) fn job(&self, id: &str) -> JobHandle {
+        self.endpoint.job(id)
     }
 }

@@ -8,6 +8,12 @@ import asyncio
 import os
 import sys
 import time
+import types
+
+# runpod imports py-cpuinfo only to name the CPU in `--rp_debugger` output, and py-cpuinfo
+# starts a second interpreter to find it out: about a second per process. No test here uses
+# --rp_debugger, so a stub stands in; the SDK's own code runs unmodified.
+sys.modules["cpuinfo"] = types.SimpleNamespace(get_cpu_info=lambda: {"brand_raw": "stub"})
 
 import runpod
 
