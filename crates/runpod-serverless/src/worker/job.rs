@@ -63,6 +63,11 @@ impl JobShared {
         self.token.cancel();
     }
 
+    /// Whether the job's token has already fired.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
     pub(crate) fn reason(&self) -> Option<StopReason> {
         self.reason.lock().ok().and_then(|r| *r)
     }

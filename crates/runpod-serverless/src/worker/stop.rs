@@ -66,10 +66,12 @@ impl StopLoop {
                             }
                         }
                     };
+                    let mut stopped_one = false;
                     for id in &ids {
                         match shared.jobs.get(id) {
                             Some(job) => {
                                 tracing::info!(job.id = %id, "job-stop: stopping the job");
+                                stopped_one |= !job.is_stopping();
                                 job.cancel(StopReason::Stopped);
                             }
                             None => {
@@ -77,7 +79,14 @@ impl StopLoop {
                             }
                         }
                     }
-                    EMPTY_POLL_FLOOR.saturating_sub(started.elapsed())
+                    // Ask again at once after a stop (a second cancel must not wait); the
+                    // floor applies only to answers that changed nothing, so a server that
+                    // does not hold, or repeats ids we no longer have, cannot cause a hot loop.
+                    if stopped_one {
+                        Duration::ZERO
+                    } else {
+                        EMPTY_POLL_FLOOR.saturating_sub(started.elapsed())
+                    }
                 }
                 Err(e) if e.is_timeout() => Duration::ZERO,
                 Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => e
