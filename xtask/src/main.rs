@@ -10,6 +10,7 @@ mod admin_codegen;
 mod bench;
 mod codegen;
 mod graphql_subset;
+mod release;
 mod schema;
 mod soak;
 mod sources;
