@@ -71,3 +71,8 @@ pub use runpod_admin as admin;
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 #[doc(inline)]
 pub use runpod_admin::AdminClient;
+
+/// The README's Rust examples, compiled as doctests so they cannot drift from the API.
+#[cfg(all(doctest, feature = "worker"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
