@@ -97,3 +97,41 @@ async fn execution_timeout_fires_the_handlers_token() {
     worker.shutdown().await.unwrap();
     assert_eq!(finals[0].error_doc()["error_type"], "ExecutionTimeout");
 }
+
+/// After an answer that stopped a job, the worker asks job-stop again at once: a second cancel
+/// must not wait out the 1 s spacing meant for answers that change nothing.
+#[tokio::test]
+async fn job_stop_is_asked_again_at_once_after_a_stop() {
+    let queue =
+        Queue::new([json!({"id": "long", "input": {"progress": 1, "until_cancelled": true}})]);
+    let platform = queue_platform(&queue).await;
+    let worker =
+        Running::spawn(Worker::builder(scripted(Gates::default())).with_env(platform.env()));
+    platform
+        .wait_until("handler running", |log| {
+            log.iter().any(|r| r.is("job-done"))
+        })
+        .await;
+    let stopped_at = tokio::time::Instant::now();
+    queue.stop("long");
+    // The first job-stop request decided after `stop` carries the id (the fake platform picks
+    // its answer on arrival); the one after it shows how long the worker waited.
+    let log = platform
+        .wait_until("two job-stop requests after the stop", |log| {
+            log.iter()
+                .filter(|r| r.is("job-stop") && r.at > stopped_at)
+                .count()
+                >= 2
+        })
+        .await;
+    worker.shutdown().await.unwrap();
+    let after: Vec<_> = log
+        .iter()
+        .filter(|r| r.is("job-stop") && r.at > stopped_at)
+        .collect();
+    let gap = after[1].at - after[0].at;
+    assert!(
+        gap < Duration::from_millis(500),
+        "the worker waited {gap:?} before asking job-stop again after a stop"
+    );
+}
