@@ -67,6 +67,10 @@ async fn payload_too_large_is_returned_after_one_attempt() {
 
 #[tokio::test]
 async fn run_answering_5xx_is_never_sent_twice() {
+    // An endpoint id of its own: httpmock recycles servers between tests, and a request still
+    // in flight from another test must not be counted here.
+    const EP: &str = "ep-never-twice";
+    let path = |rest: &str| format!("/v2/{EP}/{rest}");
     let server = MockServer::start_async().await;
     let mock = server
         .mock_async(|when, then| {
