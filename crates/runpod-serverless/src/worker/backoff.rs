@@ -2,6 +2,22 @@
 
 use std::time::Duration;
 
+use runpod_transport::Error;
+
+/// Pause after a 429 without `Retry-After`, and the cap on `Retry-After`.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(5);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The pause a long poll takes after `err` when it is a 429: the server's `Retry-After`
+/// (capped at 60 s), else 5 s as the Python worker does. `None` for any other error.
+pub(crate) fn rate_limit_pause(err: &Error) -> Option<Duration> {
+    err.status().is_some_and(|s| s.as_u16() == 429).then(|| {
+        err.retry_after()
+            .unwrap_or(RATE_LIMIT_PAUSE)
+            .min(MAX_RETRY_AFTER)
+    })
+}
+
 /// Exponential backoff parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Backoff {

@@ -91,6 +91,23 @@ pub(crate) fn auth(key: Option<&ApiKey>) -> Auth {
     }
 }
 
+/// One long-poll GET (job-take, job-stop): no transport retries, since the loop decides the
+/// pause itself, and an attempt timeout longer than the server's hold.
+pub(crate) async fn long_poll(
+    client: &HttpClient,
+    url: &str,
+    key: Option<&ApiKey>,
+    attempt_timeout: Duration,
+) -> runpod_transport::Result<runpod_transport::Response> {
+    client
+        .request(Method::GET, url)
+        .auth(auth(key))
+        .with_retry(RetryPolicy::none())
+        .with_attempt_timeout(Some(attempt_timeout))
+        .send()
+        .await
+}
+
 impl HttpSink {
     async fn deliver(&self, job_id: &str, kind: PostKind, body: Bytes) -> Delivery {
         let url = match kind {

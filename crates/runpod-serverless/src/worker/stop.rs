@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{ApiKey, HttpClient, Method, Report, RetryPolicy};
+use runpod_transport::{ApiKey, HttpClient, Report};
 use runpod_types::serverless::StopSignals;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, rate_limit_pause};
 use super::job::StopReason;
-use super::sink::auth;
+use super::sink::long_poll;
 use super::supervise::Shared;
 
 /// Settings of the job-stop loop.
@@ -23,8 +23,6 @@ pub(crate) struct StopLoop {
 
 /// Minimum spacing of job-stop polls that return nothing (a server that does not hold).
 const EMPTY_POLL_FLOOR: Duration = Duration::from_secs(1);
-const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(5);
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const ERROR_BACKOFF: Backoff = Backoff {
     initial: Duration::from_secs(1),
     max: Duration::from_secs(30),
@@ -40,13 +38,12 @@ impl StopLoop {
         let mut errors = 0u32;
         loop {
             let started = Instant::now();
-            let request = self
-                .client
-                .request(Method::GET, &self.url)
-                .auth(auth(self.key.as_ref()))
-                .with_retry(RetryPolicy::none())
-                .with_attempt_timeout(Some(self.attempt_timeout))
-                .send();
+            let request = long_poll(
+                &self.client,
+                &self.url,
+                self.key.as_ref(),
+                self.attempt_timeout,
+            );
             let sent = tokio::select! {
                 r = request => r,
                 () = done.cancelled() => break,
@@ -89,10 +86,7 @@ impl StopLoop {
                     }
                 }
                 Err(e) if e.is_timeout() => Duration::ZERO,
-                Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => e
-                    .retry_after()
-                    .unwrap_or(RATE_LIMIT_PAUSE)
-                    .min(MAX_RETRY_AFTER),
+                Err(e) if let Some(pause) = rate_limit_pause(&e) => pause,
                 Err(e) => {
                     let d = ERROR_BACKOFF.delay(errors);
                     errors = errors.saturating_add(1);

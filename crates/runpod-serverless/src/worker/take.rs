@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{ApiKey, HttpClient, Method, Report, RetryPolicy};
+use runpod_transport::{ApiKey, HttpClient, Report};
 use runpod_types::serverless::WorkerJob;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, rate_limit_pause};
 use super::report::Failure;
-use super::sink::auth;
+use super::sink::long_poll;
 use super::supervise::Shared;
 use super::urls::WorkerUrls;
 
@@ -47,9 +47,6 @@ pub(crate) struct TakeLoop {
 const EMPTY_POLL_FLOOR: Duration = Duration::from_millis(200);
 /// Pause after a 400 (the platform's "no job", e.g. with FlashBoot).
 const NO_JOB_400_PAUSE: Duration = Duration::from_secs(1);
-/// Pause after a 429 without Retry-After, and the cap on Retry-After.
-const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(5);
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How often a concurrency modifier is consulted while all slots are busy.
 const MODIFIER_RECHECK: Duration = Duration::from_secs(1);
 const ERROR_BACKOFF: Backoff = Backoff {
@@ -82,13 +79,7 @@ impl TakeLoop {
                 break;
             };
             let started = Instant::now();
-            let request = self
-                .client
-                .request(Method::GET, &url)
-                .auth(auth(self.key.as_ref()))
-                .with_retry(RetryPolicy::none())
-                .with_attempt_timeout(Some(self.attempt_timeout))
-                .send();
+            let request = long_poll(&self.client, &url, self.key.as_ref(), self.attempt_timeout);
             let sent = tokio::select! {
                 r = request => r,
                 // Shutdown aborts the open long-poll instead of waiting out the server's hold.
@@ -120,11 +111,7 @@ impl TakeLoop {
                     tracing::debug!("job-take answered 400 (no job)");
                     NO_JOB_400_PAUSE
                 }
-                Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => {
-                    let d = e
-                        .retry_after()
-                        .unwrap_or(RATE_LIMIT_PAUSE)
-                        .min(MAX_RETRY_AFTER);
+                Err(e) if let Some(d) = rate_limit_pause(&e) => {
                     tracing::warn!("job-take rate limited; waiting {d:?}");
                     d
                 }
