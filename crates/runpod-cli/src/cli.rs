@@ -613,6 +613,9 @@ that key."
         /// Worker id used in the printed worker environment.
         #[arg(long, default_value = "local-worker")]
         worker_id: String,
+        /// Answer every job inside the server with its input as output (no worker needed).
+        #[arg(long)]
+        echo: bool,
     },
 }
 

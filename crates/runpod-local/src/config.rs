@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::faults::FaultConfig;
+use crate::inline::InlineHandler;
 
 /// Largest `/run` body Runpod accepts ("10 MB"; read as MiB).
 pub(crate) const RUN_BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -37,6 +38,7 @@ pub(crate) struct Config {
     pub(crate) default_ttl: Duration,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) faults: FaultConfig,
+    pub(crate) inline_handler: Option<InlineHandler>,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             default_ttl: Duration::from_secs(24 * 60 * 60),
             heartbeat_timeout: Duration::from_secs(30),
             faults: FaultConfig::default(),
+            inline_handler: None,
         }
     }
 }
@@ -65,6 +68,7 @@ impl fmt::Debug for Config {
             .field("default_ttl", &self.default_ttl)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("faults", &self.faults)
+            .field("inline_handler", &self.inline_handler.is_some())
             .finish()
     }
 }

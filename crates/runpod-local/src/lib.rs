@@ -30,6 +30,7 @@
 mod config;
 mod error;
 mod faults;
+mod inline;
 pub mod rest_v2;
 mod routes;
 mod server;

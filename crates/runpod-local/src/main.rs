@@ -61,6 +61,11 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
 
+    /// Answer every job inside the server with its input as output, so that a client can be
+    /// tried without a worker. Workers may still connect and take what it has not taken.
+    #[arg(long)]
+    echo: bool,
+
     /// Endpoint id used in the printed worker environment.
     #[arg(long, default_value = "local")]
     endpoint_id: String,
@@ -103,6 +108,9 @@ async fn main() -> ExitCode {
         .shutdown_on(shutdown_signal());
     if let Some(key) = &cli.api_key {
         builder = builder.api_key(key);
+    }
+    if cli.echo {
+        builder = builder.echo();
     }
     type Setter = fn(ServerBuilder, Duration) -> ServerBuilder;
     let settings: [(Option<Duration>, Setter); 6] = [

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::faults::{FaultConfig, FaultInjector, Outcome, Route};
+use crate::inline::InlineHandler;
 use crate::routes;
 use crate::store::Store;
 
@@ -57,6 +59,45 @@ impl fmt::Debug for ServerBuilder {
 }
 
 impl ServerBuilder {
+    /// Answer every endpoint's jobs inside the server with `handler` (input in, output or an
+    /// error message out), so that a client can be tested against a real queue without a worker
+    /// process.
+    ///
+    /// Jobs still go through the queue as with a worker — `IN_QUEUE`, `IN_PROGRESS`, then
+    /// `COMPLETED` with the output or `FAILED` with the error (also when the handler panics) —
+    /// so timeouts, cancellation, `/retry`, `/runsync`, webhooks and `/health` work as usual.
+    /// Each job runs in a task of its own. Workers may still connect, and take whatever the
+    /// in-process handler has not taken yet.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = runpod_local::Server::builder()
+    ///     .inline_handler(|input: serde_json::Value| async move {
+    ///         let n = input["n"].as_i64().ok_or("input.n must be an integer")?;
+    ///         Ok(serde_json::json!({ "square": n * n }))
+    ///     })
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # let _ = server;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn inline_handler<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, String>> + Send + 'static,
+    {
+        self.config.inline_handler = Some(InlineHandler::new(handler));
+        self
+    }
+
+    /// [`inline_handler`](Self::inline_handler) answering every job with its input as output.
+    #[must_use]
+    pub fn echo(mut self) -> Self {
+        self.config.inline_handler = Some(InlineHandler::echo());
+        self
+    }
+
     /// Require this key: clients send `Authorization: Bearer <key>`, workers the raw key.
     /// Without a key every request is accepted.
     #[must_use]

@@ -16,6 +16,7 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         port,
         endpoint_id,
         worker_id,
+        echo,
     } = command;
     let key = ctx
         .api_key_flag()
@@ -24,6 +25,9 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
     let mut builder = Server::builder().shutdown_on(interrupted());
     if let Some(key) = key {
         builder = builder.api_key(key);
+    }
+    if echo {
+        builder = builder.echo();
     }
     let server = builder
         .bind((host.as_str(), port))

@@ -52,6 +52,8 @@ struct Endpoint {
     jobs: HashMap<String, Job>,
     workers: HashMap<String, Worker>,
     work_available: Arc<Notify>,
+    /// The in-process handler's take loop runs for this endpoint.
+    inline_worker: bool,
 }
 
 /// How long after a take a heartbeat must list the job; see [`Store::ping`].
@@ -99,6 +101,10 @@ impl Store {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -165,10 +171,16 @@ impl Store {
 
     // ---- client side ------------------------------------------------------------------------
 
-    /// Queues a job (`/run`, or `/runsync` when `sync`).
-    pub(crate) fn submit(&self, endpoint: &str, request: JobRequest, sync: bool) -> JobState {
+    /// Queues a job (`/run`, or `/runsync` when `sync`). With an in-process handler, the
+    /// endpoint's first job starts its take loop.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        endpoint: &str,
+        request: JobRequest,
+        sync: bool,
+    ) -> JobState {
         let config = &self.config;
-        self.with_state(|state, now| {
+        let (reply, start_inline) = self.with_state(|state, now| {
             let policy = request.policy.as_ref();
             let execution_timeout = policy
                 .and_then(|p| p.execution_timeout)
@@ -186,9 +198,15 @@ impl Store {
             ep.jobs.insert(id.clone(), job);
             ep.queue.push_back(id);
             ep.work_available.notify_waiters();
+            let start_inline =
+                config.inline_handler.is_some() && !std::mem::replace(&mut ep.inline_worker, true);
             tracing::debug!(endpoint, job = %reply.id, "job queued");
-            reply
-        })
+            (reply, start_inline)
+        });
+        if let (true, Some(handler)) = (start_inline, &config.inline_handler) {
+            crate::inline::serve_endpoint(Arc::clone(self), handler.clone(), endpoint.to_owned());
+        }
+        reply
     }
 
     pub(crate) fn status(&self, endpoint: &str, job_id: &str) -> Option<JobState> {

@@ -117,3 +117,39 @@ async fn a_bad_fault_rule_is_reported_on_stderr() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_binary_with_echo_answers_jobs_itself() {
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_runpod-local"))
+            .args(["--port", "0", "--echo", "--log-level", "warn"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let first = blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await;
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let answer: serde_json::Value = http
+        .post(format!("{base}/v2/local/runsync"))
+        .json(&serde_json::json!({"input": {"echo": "me"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "COMPLETED", "{answer}");
+    assert_eq!(answer["output"], serde_json::json!({"echo": "me"}));
+}

@@ -1,0 +1,86 @@
+//! In-process handlers: jobs the server answers itself, so that a client can be tested (or
+//! benchmarked) against a real queue without a worker process.
+//!
+//! Jobs are taken through the same queue as a worker's `job-take` (under the worker id
+//! [`INLINE_WORKER`]) and reported through the same path as `job-done`, so timeouts,
+//! cancellation, retention, webhooks and `/health` behave as with a worker. Each job's handler
+//! runs in a task of its own: a panic fails the job instead of leaving it running, and a slow
+//! job does not hold up the others.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::store::Store;
+
+/// The worker id in-process handlers take jobs under.
+pub(crate) const INLINE_WORKER: &str = "runpod-local-inline";
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+
+/// A handler run inside the server: input in, output (or an error message) out.
+#[derive(Clone)]
+pub(crate) struct InlineHandler(Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>);
+
+impl InlineHandler {
+    pub(crate) fn new<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, String>> + Send + 'static,
+    {
+        Self(Arc::new(move |input| Box::pin(handler(input))))
+    }
+
+    /// Answers every job with its input.
+    pub(crate) fn echo() -> Self {
+        Self::new(|input| async move { Ok(input) })
+    }
+}
+
+impl fmt::Debug for InlineHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InlineHandler")
+    }
+}
+
+/// The in-process worker of one endpoint, started with its first job: it long-polls the queue
+/// like a worker's `job-take-batch` (so requeued and retried jobs come back to it too) and runs
+/// each job in a task of its own, until the server shuts down.
+pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint: String) {
+    tokio::spawn(async move {
+        while !store.is_shutting_down() {
+            for job in store.take(&endpoint, INLINE_WORKER, TAKE_BATCH).await {
+                let (store, endpoint) = (Arc::clone(&store), endpoint.clone());
+                let running = tokio::spawn((handler.0)(job.input));
+                tokio::spawn(async move {
+                    let body = match running.await {
+                        Ok(Ok(output)) => one("output", output),
+                        Ok(Err(message)) => one("error", Value::String(message)),
+                        Err(join) if join.is_panic() => {
+                            one("error", Value::from("the inline handler panicked"))
+                        }
+                        // The runtime is shutting down, and the server with it.
+                        Err(_) => return,
+                    };
+                    // A job cancelled, timed out or expired meanwhile refuses the result, as
+                    // it would a worker's.
+                    if let Err(error) = store.report(&endpoint, INLINE_WORKER, &job.id, body) {
+                        tracing::debug!(%endpoint, job = %job.id, ?error, "inline result refused");
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// Jobs taken per long poll: enough that a burst of submissions costs few wake-ups.
+const TAKE_BATCH: usize = 256;
+
+fn one(key: &str, value: Value) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert(key.to_owned(), value);
+    body
+}
