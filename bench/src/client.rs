@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::Result;
 use crate::count::RequestCounter;
-use crate::measure::{cpu_time, machine_line, mb, rate};
+use crate::measure::{cpu_time, cpu_time_of, machine_line, mb, rate};
 use crate::procs::{self, ServerProc};
 use crate::raw::{self, Cadence, InstantWorker, Target};
 use crate::report::{Table, Targets, num, ratio, say};
@@ -57,6 +57,18 @@ pub(crate) struct Args {
     /// Timed runs of each client, interleaved (a, b, c, c′, a, …); the median by jobs/s is shown.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Who answers the jobs: `inline`, runpod-local's in-process echo handler (the fixture costs
+    /// the least CPU, so the clients' own costs decide), or `http`, a raw worker in the bench
+    /// process speaking the worker protocol (job-take-batch + job-done) over loopback.
+    #[arg(long, value_enum, default_value_t = Answerer::Inline)]
+    worker: Answerer,
+}
+
+/// Who answers the client bench's jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Answerer {
+    Inline,
+    Http,
 }
 
 /// Flags of the hidden per-process client runs (`client-sdk`, `client-raw`); the Python
@@ -131,6 +143,12 @@ pub(crate) struct ChildResult {
     cpu_secs: Option<f64>,
     /// Whether the run hit `--max-secs`.
     timed_out: bool,
+    /// CPU time of runpod-local and of the instant worker (the bench process) over the whole
+    /// client process, warm-up included; filled in by the parent.
+    #[serde(default)]
+    server_cpu_secs: Option<f64>,
+    #[serde(default)]
+    worker_cpu_secs: Option<f64>,
     first_error: Option<String>,
 }
 
@@ -199,6 +217,8 @@ where
         peak_rss_kib: None,
         cpu_secs: cpu,
         timed_out,
+        server_cpu_secs: None,
+        worker_cpu_secs: None,
         first_error: first_error.get().cloned(),
     };
     (result, elapsed)
@@ -336,6 +356,8 @@ struct Row {
     runs: Vec<ChildResult>,
     /// Status polls per job, from the counting run (or the timed runs for the raw loop).
     polls_per_job: Option<f64>,
+    /// Untimed warm-up jobs per run.
+    warmup: u64,
 }
 
 fn jobs_per_sec(r: &ChildResult) -> f64 {
@@ -366,6 +388,18 @@ impl Row {
         let r = self.median()?;
         Some(r.cpu_secs? * 1000.0 / per_job_count(r)?)
     }
+
+    /// runpod-local's and the instant worker's CPU milliseconds per job (median run, warm-up
+    /// jobs counted).
+    fn server_worker_cpu_per_job(&self) -> Option<(f64, f64)> {
+        let r = self.median()?;
+        #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+        let n = per_job_count(r)? + self.warmup as f64;
+        Some((
+            r.server_cpu_secs? * 1000.0 / n,
+            r.worker_cpu_secs? * 1000.0 / n,
+        ))
+    }
 }
 
 /// Starts one client process on a fresh endpoint with its own instant worker.
@@ -374,7 +408,8 @@ async fn run_once(
     child: ChildArgs,
     http: &reqwest::Client,
     python: Option<&PathBuf>,
-    (limit, work): (Duration, Duration),
+    server_pid: u32,
+    (limit, work, answerer): (Duration, Duration, Answerer),
 ) -> Result<ChildResult> {
     let target = Target {
         base_url: child.base_url.clone(),
@@ -400,10 +435,22 @@ async fn run_once(
         }
         (_, None) => return Err("no Python interpreter".into()),
     };
-    let worker = InstantWorker::start(http, &target, 4, 64, work);
+    let worker =
+        (answerer == Answerer::Http).then(|| InstantWorker::start(http, &target, 4, 64, work));
+    let cpu_before = (cpu_time_of(Some(server_pid)), cpu_time());
     let result: Result<ChildResult> = procs::run_json(cmd, limit).await;
-    worker.stop().await;
-    let r = result?;
+    let cpu_after = (cpu_time_of(Some(server_pid)), cpu_time());
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    let mut r = result?;
+    let spent = |after: Option<Duration>, before: Option<Duration>| {
+        after
+            .zip(before)
+            .map(|(a, b)| a.saturating_sub(b).as_secs_f64())
+    };
+    r.server_cpu_secs = spent(cpu_after.0, cpu_before.0);
+    r.worker_cpu_secs = spent(cpu_after.1, cpu_before.1);
     if let Some(e) = &r.first_error {
         say(format!(
             "  {} errors: {} (first: {e})",
@@ -416,8 +463,15 @@ async fn run_once(
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     // Clients read each result within milliseconds; a short retention keeps the server lean.
-    let server =
-        ServerProc::start(API_KEY, Duration::from_secs(1), Duration::from_secs(60)).await?;
+    let work = Duration::from_millis(args.work_ms);
+    let echo = (args.worker == Answerer::Inline).then_some(work);
+    let server = ServerProc::start(
+        API_KEY,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        echo,
+    )
+    .await?;
     let http = raw::http()?;
     let python = if args.no_python {
         None
@@ -431,12 +485,17 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     say(format!("# bench client — {}", machine_line()));
     say(format!(
         "# {} jobs (Python: {}) submitted with /run and awaited, {} in flight, {} timed run(s) each + 1 counted run; \
-         each client in its own process; runpod-local in its own process; \
-         raw worker (job-take-batch + job-done, 4 loops) in the bench process, {} per job",
+         each client in its own process; runpod-local in its own process; jobs answered by {}, {} per job",
         args.jobs,
         args.python_jobs,
         args.concurrency,
         args.rounds,
+        match args.worker {
+            Answerer::Inline => "runpod-local's in-process echo handler (--worker inline)",
+            Answerer::Http => {
+                "a raw worker in the bench process (job-take-batch + job-done, 4 loops; --worker http)"
+            }
+        },
         if args.work_ms == 0 {
             "answering at once".to_owned()
         } else {
@@ -461,10 +520,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             },
             runs: Vec::new(),
             polls_per_job: None,
+            warmup: args.concurrency as u64,
         })
         .collect();
     let limit = Duration::from_secs(args.max_secs + 60);
-    let work = Duration::from_millis(args.work_ms);
+    let setup = (limit, work, args.worker);
     let mut endpoint_n = 0;
     let mut child_for = |kind: Kind, count: bool| {
         endpoint_n += 1;
@@ -494,7 +554,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
                 kind.what()
             ));
             let child = child_for(kind, !kind.counts_separately());
-            match run_once(kind, child, &http, python.as_ref(), (limit, work)).await {
+            match run_once(kind, child, &http, python.as_ref(), server.pid(), setup).await {
                 Ok(r) => rows[kind as usize].runs.push(r),
                 Err(e) => say(format!("  {} failed: {e}", kind.label())),
             }
@@ -504,7 +564,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         let counted: Vec<ChildResult> = if kind.counts_separately() {
             say(format!("counting requests: {} ...", kind.label()));
             let child = child_for(kind, true);
-            match run_once(kind, child, &http, python.as_ref(), (limit, work)).await {
+            match run_once(kind, child, &http, python.as_ref(), server.pid(), setup).await {
                 Ok(r) => vec![r],
                 Err(e) => {
                     say(format!("  {} failed: {e}", kind.label()));
@@ -536,6 +596,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         "jobs/s min-max",
         "status polls/job",
         "client CPU ms/job",
+        "server + worker CPU ms/job",
         "peak RSS MB",
         "poll cadence",
     ]);
@@ -553,6 +614,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
                 .map_or("-".into(), |(lo, hi)| format!("{lo:.0}-{hi:.0}")),
             num(row.polls_per_job, 2),
             num(row.cpu_per_job(), 3),
+            row.server_worker_cpu_per_job()
+                .map_or("-".into(), |(s, w)| format!("{s:.3} + {w:.3}")),
             num(
                 row.runs.iter().filter_map(|r| r.peak_rss_kib).max().map(mb),
                 1,

@@ -77,8 +77,13 @@ async fn status_load(
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
-    let server =
-        ServerProc::start(API_KEY, Duration::from_secs(1), Duration::from_secs(60)).await?;
+    let server = ServerProc::start(
+        API_KEY,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        None,
+    )
+    .await?;
     let http = raw::http()?;
     let limit = Duration::from_secs(args.max_secs);
     say(format!("# bench local — {}", machine_line()));

@@ -20,7 +20,16 @@ pub(crate) fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
 /// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
 /// (clock ticks of 10 ms: Linux's `USER_HZ` is 100 on every mainstream architecture).
 pub(crate) fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time_of(None)
+}
+
+/// [`cpu_time`] of `pid`, or of this process for `None`.
+pub(crate) fn cpu_time_of(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may contain spaces) start at field 3 (`state`).
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -175,11 +175,21 @@ pub(crate) const WORKER_PLACEHOLDER: &str = "__BENCH_WORKER__";
 
 impl ServerProc {
     /// `hold`: long-poll hold; `retention`: how long finished jobs stay readable (they count in
-    /// `/health` as long).
-    pub(crate) async fn start(api_key: &str, hold: Duration, retention: Duration) -> Result<Self> {
+    /// `/health` as long); `echo`: answer every job in the server, after this long.
+    pub(crate) async fn start(
+        api_key: &str,
+        hold: Duration,
+        retention: Duration,
+        echo: Option<Duration>,
+    ) -> Result<Self> {
         let mut cmd = Command::new(this_exe()?);
-        cmd.arg("serve")
-            .arg("--api-key")
+        cmd.arg("serve");
+        if let Some(work) = echo {
+            cmd.arg("--echo")
+                .arg("--echo-work-ms")
+                .arg(work.as_millis().to_string());
+        }
+        cmd.arg("--api-key")
             .arg(api_key)
             .arg("--hold-ms")
             .arg(hold.as_millis().to_string())
@@ -206,6 +216,11 @@ impl ServerProc {
             base_url: hello.base_url,
             worker_env: hello.worker_env,
         })
+    }
+
+    /// The server's process id (for its CPU time).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -25,15 +25,30 @@ pub(crate) struct Args {
     /// How long finished jobs stay readable, in ms.
     #[arg(long, default_value_t = 1_800_000)]
     result_retention_ms: u64,
+    /// Answer every job inside the server with its input (runpod-local's in-process echo)
+    /// instead of waiting for a worker.
+    #[arg(long)]
+    echo: bool,
+    /// With `--echo`: each job takes this long (ms) before its input comes back.
+    #[arg(long, default_value_t = 0)]
+    echo_work_ms: u64,
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
-    let server = runpod_local::Server::builder()
+    let mut builder = runpod_local::Server::builder()
         .api_key(args.api_key)
         .hold_time(Duration::from_millis(args.hold_ms))
-        .result_retention(Duration::from_millis(args.result_retention_ms))
-        .bind("127.0.0.1:0")
-        .await?;
+        .result_retention(Duration::from_millis(args.result_retention_ms));
+    if args.echo {
+        builder = match args.echo_work_ms {
+            0 => builder.echo(),
+            ms => builder.inline_handler(move |input| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(input)
+            }),
+        };
+    }
+    let server = builder.bind("127.0.0.1:0").await?;
     say(json!({
         "base_url": server.base_url(),
         "worker_env": server.worker_env(EP_PLACEHOLDER, WORKER_PLACEHOLDER),

@@ -273,8 +273,13 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         procs::python(args.python.as_deref())
     };
     // Finished jobs count in /health only while retained: keep them for the whole bench.
-    let server =
-        ServerProc::start(API_KEY, Duration::from_secs(1), Duration::from_secs(3600)).await?;
+    let server = ServerProc::start(
+        API_KEY,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+        None,
+    )
+    .await?;
     let http = raw::http()?;
     say(format!("# bench worker — {}", machine_line()));
     say(format!(
