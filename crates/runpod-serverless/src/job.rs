@@ -283,7 +283,8 @@ impl IntoFuture for JobHandle {
 
     /// Waits for the job and yields its output as JSON (see [`JobHandle::output`]).
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.output::<Value>().await })
+        // The output is already JSON: no decode round trip.
+        Box::pin(async move { Ok(self.wait().await?.output.unwrap_or(Value::Null)) })
     }
 }
 

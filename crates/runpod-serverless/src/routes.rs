@@ -23,9 +23,14 @@ pub(crate) fn segment(raw: &str) -> String {
     if raw == "." || raw == ".." {
         return raw.replace('.', "%2E");
     }
+    let unreserved =
+        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+    if raw.bytes().all(unreserved) {
+        return raw.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        if unreserved(byte) {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "%{byte:02X}");

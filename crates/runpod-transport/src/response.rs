@@ -87,6 +87,11 @@ pub(crate) fn decode_slice<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     let blank = body.iter().all(u8::is_ascii_whitespace);
     let input: &[u8] = if blank { b"null" } else { body };
+    // Tracking the path costs on every decode; it is only needed to explain a failure, so a
+    // failed plain decode is run again with tracking (decoding is deterministic).
+    if let Ok(value) = serde_json::from_slice(input) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(input);
     let value =
         serde_path_to_error::deserialize(&mut de).map_err(|e| Error::decode(what, e, body))?;
@@ -108,6 +113,12 @@ pub(crate) fn decode_slice<T: DeserializeOwned>(
 /// assert_eq!(err.json_path(), Some("images[1]"));
 /// ```
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    // As in `decode_slice`: the plain decode first (from a borrow, so that a failure still has
+    // the value), then the path-tracking one only to explain a failure.
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     let body = value.to_string();
-    serde_path_to_error::deserialize(value).map_err(|e| Error::decode("value", e, body.as_bytes()))
+    serde_path_to_error::deserialize(&value)
+        .map_err(|e| Error::decode("value", e, body.as_bytes()))
 }
