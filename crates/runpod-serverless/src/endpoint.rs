@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use runpod_transport::{HttpClient, Method, RequestBuilder, Result};
+use runpod_transport::{HttpClient, Method, RequestBuilder, Result, UrlBase};
 use runpod_types::serverless::{HealthResponse, PurgeQueueResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,16 +64,20 @@ pub(crate) struct EndpointShared {
     pub(crate) id: String,
     /// `{serverless base}/{escaped endpoint id}`.
     pub(crate) base: String,
+    /// `base`, parsed once (`None` if it does not parse: requests then report why).
+    parsed_base: Option<UrlBase>,
     limiter: Option<Arc<EndpointLimiter>>,
 }
 
 impl EndpointShared {
     pub(crate) fn new(http: HttpClient, id: String, limiter: Option<Arc<EndpointLimiter>>) -> Self {
         let base = routes::endpoint_base(http.config().serverless_base_url(), &id);
+        let parsed_base = UrlBase::parse(&base).ok();
         Self {
             http,
             id,
             base,
+            parsed_base,
             limiter,
         }
     }
@@ -83,14 +87,17 @@ impl EndpointShared {
         self.limiter.as_ref()
     }
 
-    /// `{base}/{path}`.
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.base)
+    /// A request to `{base}/{path}` (`path` already escaped).
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        match &self.parsed_base {
+            Some(base) => self.http.request_below(method, base, path),
+            None => self.http.request(method, format!("{}/{path}", self.base)),
+        }
     }
 
-    /// `{base}/{route}/{job id}`.
-    pub(crate) fn job_url(&self, route: &str, job_id: &str) -> String {
-        routes::job_url(&self.base, route, job_id)
+    /// A request to `{base}/{route}/{job id}`, the id escaped.
+    pub(crate) fn job_request(&self, method: Method, route: &str, job_id: &str) -> RequestBuilder {
+        self.request(method, &routes::job_path(route, job_id))
     }
 
     /// Sends one request once the endpoint's rate limiter lets `route` through. The request is
@@ -98,13 +105,13 @@ impl EndpointShared {
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         route: Route,
-        build: impl FnOnce(&HttpClient) -> RequestBuilder,
+        build: impl FnOnce(&Self) -> RequestBuilder,
     ) -> Result<T> {
         let _permit = match &self.limiter {
             Some(limiter) => Some(limiter.acquire(route).await),
             None => None,
         };
-        build(&self.http).send_json().await
+        build(self).send_json().await
     }
 }
 
@@ -160,9 +167,8 @@ impl Endpoint {
     /// Transport and HTTP errors (`is_unauthorized()`, `is_not_found()` for an unknown
     /// endpoint, …).
     pub async fn health(&self) -> Result<HealthResponse> {
-        let url = self.shared.url("health");
         self.shared
-            .call(Route::Health, |http| http.request(Method::GET, url))
+            .call(Route::Health, |ep| ep.request(Method::GET, "health"))
             .await
     }
 
@@ -175,10 +181,9 @@ impl Endpoint {
     /// # Errors
     /// Transport and HTTP errors.
     pub async fn purge_queue(&self) -> Result<PurgeQueueResponse> {
-        let url = self.shared.url("purge-queue");
         self.shared
-            .call(Route::PurgeQueue, |http| {
-                http.request(Method::POST, url).idempotent(false)
+            .call(Route::PurgeQueue, |ep| {
+                ep.request(Method::POST, "purge-queue").idempotent(false)
             })
             .await
     }

@@ -95,9 +95,10 @@ impl JobHandle {
     /// `is_not_found()` for an unknown job or one whose results or TTL expired; other transport
     /// and HTTP errors. Every error carries the job id (`job_id()`).
     pub async fn status(&self) -> Result<JobState> {
-        let url = self.endpoint.job_url("status", &self.id);
         self.endpoint
-            .call(Route::Status, |http| http.request(Method::GET, url))
+            .call(Route::Status, |ep| {
+                ep.job_request(Method::GET, "status", &self.id)
+            })
             .await
             .map_err(|e| e.with_job_id(&*self.id))
     }
@@ -109,10 +110,10 @@ impl JobHandle {
     /// # Errors
     /// Transport and HTTP errors, with the job id.
     pub async fn cancel(&self) -> Result<JobState> {
-        let url = self.endpoint.job_url("cancel", &self.id);
         self.endpoint
-            .call(Route::Cancel, |http| {
-                http.request(Method::POST, url).idempotent(true)
+            .call(Route::Cancel, |ep| {
+                ep.job_request(Method::POST, "cancel", &self.id)
+                    .idempotent(true)
             })
             .instrument(self.span(Route::Cancel))
             .await
@@ -127,10 +128,10 @@ impl JobHandle {
     /// Transport and HTTP errors (the server refuses jobs in other states, or expired ones), with
     /// the job id.
     pub async fn retry(&self) -> Result<JobState> {
-        let url = self.endpoint.job_url("retry", &self.id);
         self.endpoint
-            .call(Route::Retry, |http| {
-                http.request(Method::POST, url).idempotent(false)
+            .call(Route::Retry, |ep| {
+                ep.job_request(Method::POST, "retry", &self.id)
+                    .idempotent(false)
             })
             .instrument(self.span(Route::Retry))
             .await
@@ -213,9 +214,10 @@ impl JobHandle {
 
     /// `GET /stream/{id}` once.
     pub(crate) async fn fetch_stream(&self) -> Result<runpod_types::serverless::StreamResponse> {
-        let url = self.endpoint.job_url("stream", &self.id);
         self.endpoint
-            .call(Route::Stream, |http| http.request(Method::GET, url))
+            .call(Route::Stream, |ep| {
+                ep.job_request(Method::GET, "stream", &self.id)
+            })
             .await
             .map_err(|e| e.with_job_id(&*self.id))
     }

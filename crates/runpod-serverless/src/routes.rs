@@ -11,9 +11,9 @@ pub(crate) fn endpoint_base(serverless_base: &str, endpoint_id: &str) -> String 
     )
 }
 
-/// `{endpoint_base}/{route}/{job_id}` with the job id escaped.
-pub(crate) fn job_url(endpoint_base: &str, route: &str, job_id: &str) -> String {
-    format!("{endpoint_base}/{route}/{}", segment(job_id))
+/// `{route}/{job_id}` with the job id escaped (relative to the endpoint's base).
+pub(crate) fn job_path(route: &str, job_id: &str) -> String {
+    format!("{route}/{}", segment(job_id))
 }
 
 /// Percent-encodes one path segment: ids come from callers and servers, and a `/` or `?` in
@@ -69,10 +69,7 @@ mod tests {
     fn urls_join_without_double_slashes() {
         let base = endpoint_base("http://127.0.0.1:9/v2/", "ep 1");
         assert_eq!(base, "http://127.0.0.1:9/v2/ep%201");
-        assert_eq!(
-            job_url(&base, "status", "j/1"),
-            "http://127.0.0.1:9/v2/ep%201/status/j%2F1"
-        );
+        assert_eq!(job_path("status", "j/1"), "status/j%2F1");
     }
 
     #[test]

@@ -218,10 +218,9 @@ impl RunRequest {
             endpoint_id = %shared.id,
             job_id = tracing::field::Empty,
         );
-        let url = shared.url("run");
         let state: JobState = shared
-            .call(Route::Run, |http| {
-                http.request(Method::POST, url)
+            .call(Route::Run, |ep| {
+                ep.request(Method::POST, "run")
                     .json(&body)
                     .idempotent(false)
             })
@@ -333,11 +332,10 @@ impl RunSyncRequest {
             endpoint_id = %shared.id,
             job_id = tracing::field::Empty,
         );
-        let url = shared.url("runsync");
         let state: JobState = shared
-            .call(Route::RunSync, |http| {
-                let mut req = http
-                    .request(Method::POST, url)
+            .call(Route::RunSync, |ep| {
+                let mut req = ep
+                    .request(Method::POST, "runsync")
                     .query("wait", wait.as_millis())
                     .json(&body)
                     .idempotent(false)

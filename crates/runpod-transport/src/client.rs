@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::Method;
+use http::header::HeaderValue;
 
 use crate::graphql::GraphQlRequest;
-use crate::{ApiKey, Config, Error, RequestBuilder};
+use crate::{ApiKey, Config, Error, RequestBuilder, UrlBase};
 
 /// How a request authenticates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct HttpClient {
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
     pub(crate) http: reqwest::Client,
+    /// `Bearer {key}` as a header value (`None`: no key, or one that cannot be a header).
+    bearer: Option<HeaderValue>,
 }
 
 impl HttpClient {
@@ -55,8 +58,13 @@ impl HttpClient {
         let http = builder.build().map_err(|e| {
             Error::config_with_source("cannot build the HTTP client", e.without_url())
         })?;
+        let bearer = make_bearer(&config).ok();
         Ok(Self {
-            inner: Arc::new(ClientInner { config, http }),
+            inner: Arc::new(ClientInner {
+                config,
+                http,
+                bearer,
+            }),
         })
     }
 
@@ -68,6 +76,22 @@ impl HttpClient {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The `Authorization` value for [`Auth::Bearer`].
+    pub(crate) fn bearer(&self) -> Result<HeaderValue, Error> {
+        match &self.inner.bearer {
+            Some(value) => Ok(value.clone()),
+            // Made again for its error (no key, or a key that cannot be sent).
+            None => make_bearer(&self.inner.config),
+        }
+    }
+
+    /// A request below an already parsed base URL: `{base}/{path}`, with `path` taken as
+    /// written (escape untrusted segments first). Cheaper than [`request`](Self::request) with
+    /// the whole URL, which parses the host again every time.
+    pub fn request_below(&self, method: Method, base: &UrlBase, path: &str) -> RequestBuilder {
+        RequestBuilder::with_url(self.clone(), method, Ok(base.below(path)))
     }
 
     /// A request to an absolute `url` (`"http://host/v2/ep/run"`); used for every API.
@@ -100,4 +124,16 @@ impl fmt::Debug for HttpClient {
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
+}
+
+fn make_bearer(config: &Config) -> Result<HeaderValue, Error> {
+    auth_header(&format!("Bearer {}", config.require_api_key()?.expose()))
+}
+
+/// A sensitive (never logged) `Authorization` header value.
+pub(crate) fn auth_header(value: &str) -> Result<HeaderValue, Error> {
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| Error::config("the API key has characters not allowed in an HTTP header"))?;
+    value.set_sensitive(true);
+    Ok(value)
 }

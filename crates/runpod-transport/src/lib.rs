@@ -45,6 +45,7 @@ mod request;
 mod response;
 mod retry;
 mod sse;
+mod url_base;
 
 pub use http::{HeaderMap, Method, StatusCode};
 
@@ -61,6 +62,7 @@ pub use request::RequestBuilder;
 pub use response::{Response, from_value};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use sse::SseEvent;
+pub use url_base::UrlBase;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -55,16 +55,19 @@ impl fmt::Debug for RequestBuilder {
 
 impl RequestBuilder {
     pub(crate) fn new(client: HttpClient, method: Method, url: &str) -> Self {
-        let (url, error) = match Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => (Some(u), None),
-            Ok(_) => (
-                None,
-                Some(Error::invalid_input("the URL must use http or https")),
-            ),
-            Err(e) => (
-                None,
-                Some(Error::invalid_input_with_source("the URL is not valid", e)),
-            ),
+        let url = match Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+            Ok(_) => Err(Error::invalid_input("the URL must use http or https")),
+            Err(e) => Err(Error::invalid_input_with_source("the URL is not valid", e)),
+        };
+        Self::with_url(client, method, url)
+    }
+
+    /// A request to an already parsed (and checked) URL.
+    pub(crate) fn with_url(client: HttpClient, method: Method, url: Result<Url, Error>) -> Self {
+        let (url, error) = match url {
+            Ok(url) => (Some(url), None),
+            Err(e) => (None, Some(e)),
         };
         Self {
             client,
@@ -323,19 +326,16 @@ impl RequestBuilder {
         if !headers.contains_key(header::ACCEPT) {
             headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         }
-        let auth_value = match &self.auth {
-            Auth::Bearer => Some(format!("Bearer {}", config.require_api_key()?.expose())),
-            Auth::Raw(key) => Some(key.expose().to_owned()),
-            Auth::None => None,
-        };
-        if let Some(value) = auth_value
-            && !headers.contains_key(header::AUTHORIZATION)
-        {
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                Error::config("the API key has characters not allowed in an HTTP header")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
+        if !headers.contains_key(header::AUTHORIZATION) {
+            let value = match &self.auth {
+                // Made once per client: every request sends it.
+                Auth::Bearer => Some(self.client.bearer()?),
+                Auth::Raw(key) => Some(crate::client::auth_header(key.expose())?),
+                Auth::None => None,
+            };
+            if let Some(value) = value {
+                headers.insert(header::AUTHORIZATION, value);
+            }
         }
         let idempotent = self.idempotent.unwrap_or(matches!(
             self.method,
@@ -506,13 +506,19 @@ impl Prepared {
         if let Some(body) = &self.body {
             request = request.body(body.clone());
         }
-        let exchange = async move {
+        // Boxed: reqwest's request future is large, and the layers around it (timeout, retry
+        // loop, spans, the caller's own futures) would otherwise copy it each time they are
+        // built or moved; callgrind showed those copies as the SDK's largest cost over a bare
+        // reqwest call.
+        let exchange = Box::pin(async move {
             let response = request.send().await.map_err(reqwest_error)?;
             let status = response.status();
             if stream && status.is_success() {
                 return Ok(Outcome::Stream(response));
             }
-            let headers = response.headers().clone();
+            let mut response = response;
+            // Taken, not cloned: the body read below consumes the response.
+            let headers = std::mem::take(response.headers_mut());
             let body = response.bytes().await.map_err(reqwest_error)?;
             if status.is_success() {
                 Ok(Outcome::Full(
@@ -522,7 +528,7 @@ impl Prepared {
             } else {
                 Err(Error::http_status(status, headers, &body))
             }
-        };
+        });
         match self.attempt_timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await

@@ -119,6 +119,5 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Er
         return Ok(decoded);
     }
     let body = value.to_string();
-    serde_path_to_error::deserialize(&value)
-        .map_err(|e| Error::decode("value", e, body.as_bytes()))
+    serde_path_to_error::deserialize(&value).map_err(|e| Error::decode("value", e, body.as_bytes()))
 }
