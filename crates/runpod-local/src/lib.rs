@@ -23,6 +23,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Without any worker, [`ServerBuilder::inline_handler`] (or [`ServerBuilder::echo`], `--echo` on
+//! the command line) answers jobs inside the server, through the same queue, so a client can be
+//! tested against real queue semantics in one process.
+//!
 //! Differences from the hosted service are deliberate and local: webhooks only go to loopback
 //! addresses, faulted requests are refused before they change anything, and a job whose ttl
 //! ends is deleted whatever its state.
