@@ -210,29 +210,35 @@ impl RunRequest {
     /// `is_invalid_input()` for an out-of-range policy or an input that cannot be serialised
     /// (nothing is sent); otherwise transport and HTTP errors. A 5xx answer is returned as it
     /// is, without a second attempt: the job may or may not have been queued.
-    pub async fn send(self) -> Result<JobHandle> {
-        let body = self.opts.into_request(self.input)?;
-        let shared = Arc::clone(self.endpoint.shared());
-        let span = tracing::info_span!(
-            "runpod.serverless.run",
-            endpoint_id = %shared.id,
-            job_id = tracing::field::Empty,
-        );
-        let state: JobState = shared
-            .call(Route::Run, |ep| {
-                ep.request(Method::POST, "run")
-                    .json(&body)
-                    .idempotent(false)
+    pub fn send(self) -> impl Future<Output = Result<JobHandle>> + Send + 'static {
+        // The body is encoded here, so that the returned future holds bytes rather than this
+        // builder: an `async fn` would keep the builder twice for the whole request.
+        let body = self.opts.into_request(self.input).and_then(|request| {
+            serde_json::to_vec(&request).map_err(|e| {
+                Error::invalid_input(format!("the job request cannot be encoded: {e}"))
             })
-            .instrument(span.clone())
-            .await?;
-        span.record("job_id", state.id.as_str());
-        tracing::debug!(parent: &span, status = ?state.status, "job queued");
-        Ok(JobHandle::new(
-            shared,
-            state.id,
-            self.endpoint.poll_policy().clone(),
-        ))
+        });
+        let shared = Arc::clone(self.endpoint.shared());
+        let poll = self.endpoint.poll_policy().clone();
+        async move {
+            let body = body?;
+            let span = tracing::info_span!(
+                "runpod.serverless.run",
+                endpoint_id = %shared.id,
+                job_id = tracing::field::Empty,
+            );
+            let state: JobState = shared
+                .call(Route::Run, |ep| {
+                    ep.request(Method::POST, "run")
+                        .body(body, "application/json")
+                        .idempotent(false)
+                })
+                .instrument(span.clone())
+                .await?;
+            span.record("job_id", state.id.as_str());
+            tracing::debug!(parent: &span, status = ?state.status, "job queued");
+            Ok(JobHandle::new(shared, state.id, poll))
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Request builder, the attempt/retry/timeout loop, and the server-sent-events stream.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::StreamExt;
+use futures_util::future::Either;
+use futures_util::{FutureExt as _, StreamExt};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
@@ -194,18 +196,27 @@ impl RequestBuilder {
     /// Sends the request, retrying per the policy. A 2xx status (204 included) is `Ok`; any
     /// other status is an error carrying the status, headers, the parsed error body and the
     /// first 4 KiB of the raw body.
-    pub async fn send(self) -> Result<Response, Error> {
-        let prepared = self.prepare()?;
-        match prepared.execute(false).await? {
-            Outcome::Full(resp) => Ok(resp),
-            // `execute(false)` always reads the body.
-            Outcome::Stream(_) => Err(Error::decode_message("unexpected streaming response", b"")),
+    ///
+    /// The request is prepared (headers, authentication) when `send` is called; the returned
+    /// future only holds what it needs to run it, which keeps every caller's future small.
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        // Combinators rather than an `async` block: a block would keep the prepared request
+        // twice (once captured, once moved into the running future).
+        match self.prepare() {
+            Ok(prepared) => Either::Left(prepared.run(false).map(|outcome| match outcome? {
+                Outcome::Full(resp) => Ok(resp),
+                // `run(false)` always reads the body.
+                Outcome::Stream(_) => {
+                    Err(Error::decode_message("unexpected streaming response", b""))
+                }
+            })),
+            Err(e) => Either::Right(std::future::ready(Err(e))),
         }
     }
 
     /// Sends and decodes the JSON body into `T`.
-    pub async fn send_json<T: DeserializeOwned>(self) -> Result<T, Error> {
-        self.send().await?.json()
+    pub fn send_json<T: DeserializeOwned>(self) -> impl Future<Output = Result<T, Error>> + Send {
+        self.send().map(|response| response?.json())
     }
 
     /// Opens a server-sent-events stream.
@@ -397,6 +408,12 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// [`execute`](Self::execute), owning the request. Not an `async fn`: one would keep the
+    /// request twice (its argument, and the local the body moves it into).
+    fn run(self, stream: bool) -> impl Future<Output = Result<Outcome, Error>> + Send {
+        async move { self.execute(stream).await }
+    }
+
     /// Runs the request with retries under the operation timeout. `stream`: return a 2xx
     /// response before reading its body.
     async fn execute(&self, stream: bool) -> Result<Outcome, Error> {
@@ -413,20 +430,25 @@ impl Prepared {
         async move {
             let start = Instant::now();
             let mut progress = Progress::default();
-            let attempts = self.retry_loop(stream, start, &mut progress);
+            // Each branch makes its own retry loop: a future built before the `match` would be
+            // kept beside the timeout that wraps it, doubling this future's size.
             let result = match self.operation_timeout {
-                Some(limit) => match tokio::time::timeout(limit, attempts).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        let err = Error::operation_timeout(limit, progress.last_error.take());
-                        Err(if progress.attempts > 1 {
-                            err.with_attempts(progress.attempts)
-                        } else {
-                            err
-                        })
+                Some(limit) => {
+                    match tokio::time::timeout(limit, self.retry_loop(stream, start, &mut progress))
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => {
+                            let err = Error::operation_timeout(limit, progress.last_error.take());
+                            Err(if progress.attempts > 1 {
+                                err.with_attempts(progress.attempts)
+                            } else {
+                                err
+                            })
+                        }
                     }
-                },
-                None => attempts.await,
+                }
+                None => self.retry_loop(stream, start, &mut progress).await,
             };
             let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::Span::current().record("elapsed_ms", elapsed);
