@@ -201,6 +201,11 @@ fn layering_governs_published_crates_only() {
 }
 
 #[test]
+fn tidy_msrv() {
+    tidy_check("msrv");
+}
+
+#[test]
 fn tidy_generated_file_preambles() {
     tidy_check("generated-file preambles");
 }
@@ -391,5 +396,33 @@ mod tidy_rules {
                     .to_owned(),
             ]
         );
+    }
+
+    #[test]
+    fn msrv_rule() {
+        let pkg = |name: &str, rv: Option<&str>| {
+            (name.to_owned(), "1.0.0".to_owned(), rv.map(str::to_owned))
+        };
+        let ok = [
+            pkg("a", Some("1.70")),
+            pkg("b", None),
+            pkg("c", Some("1.95.0")),
+            pkg("d", Some("1.95")),
+        ];
+        assert_eq!(check_msrv(Some("1.95"), &ok), Vec::<String>::new());
+        let newer = [
+            pkg("a", Some("1.70")),
+            pkg("fancy", Some("1.96")),
+            pkg("patch", Some("1.95.1")),
+        ];
+        assert_eq!(
+            check_msrv(Some("1.95"), &newer),
+            [
+                "fancy 1.0.0 needs Rust 1.96 but the workspace declares 1.95",
+                "patch 1.0.0 needs Rust 1.95.1 but the workspace declares 1.95",
+            ]
+        );
+        assert_eq!(check_msrv(None, &ok).len(), 1);
+        assert_eq!(check_msrv(Some("one.nine"), &ok).len(), 1);
     }
 }

@@ -71,6 +71,10 @@ pub(crate) struct Workspace {
     /// Edges by package name (`from`, `to` are names).
     pub(crate) edges: Vec<Edge>,
     pub(crate) workspace_deps: BTreeSet<String>,
+    /// `[workspace.package] rust-version`.
+    pub(crate) msrv: Option<String>,
+    /// Every resolved package: name, version, and its own `rust-version` if it declares one.
+    pub(crate) packages: Vec<(String, String, Option<String>)>,
 }
 
 impl Workspace {
@@ -91,10 +95,16 @@ impl Workspace {
         let meta: Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
         let mut names = BTreeMap::new();
         let mut manifests = BTreeMap::new();
+        let mut packages = Vec::new();
         for p in meta["packages"]
             .as_array()
             .context("metadata has no packages")?
         {
+            packages.push((
+                p["name"].as_str().unwrap_or_default().to_owned(),
+                p["version"].as_str().unwrap_or_default().to_owned(),
+                p["rust_version"].as_str().map(str::to_owned),
+            ));
             let id = p["id"].as_str().unwrap_or_default().to_owned();
             names.insert(
                 id.clone(),
@@ -155,12 +165,59 @@ impl Workspace {
             .and_then(toml::Value::as_table)
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default();
+        let msrv = root_manifest
+            .get("workspace")
+            .and_then(|w| w.get("package"))
+            .and_then(|p| p.get("rust-version"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned);
         Ok(Self {
             members,
             edges,
             workspace_deps,
+            msrv,
+            packages,
         })
     }
+}
+
+/// `1.95` or `1.95.0` as comparable numbers.
+fn rust_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.trim().split('.').map(str::parse::<u64>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    parts.next().is_none().then_some((major, minor, patch))
+}
+
+/// The MSRV is declared, and no resolved package (ours or a dependency) needs a newer Rust than
+/// it: a dependency update that raises the bar fails here even when CI's own toolchain is newer
+/// than the MSRV and would build it anyway.
+pub(crate) fn check_msrv(
+    msrv: Option<&str>,
+    packages: &[(String, String, Option<String>)],
+) -> Vec<String> {
+    let Some(declared) = msrv else {
+        return vec!["[workspace.package] declares no rust-version".to_owned()];
+    };
+    let Some(ours) = rust_version(declared) else {
+        return vec![format!("rust-version `{declared}` is not a version")];
+    };
+    let mut problems: Vec<String> = packages
+        .iter()
+        .filter_map(|(name, version, theirs)| {
+            let needed = rust_version(theirs.as_deref()?)?;
+            (needed > ours).then(|| {
+                format!(
+                    "{name} {version} needs Rust {} but the workspace declares {declared}",
+                    theirs.as_deref().unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    problems.sort();
+    problems.dedup();
+    problems
 }
 
 /// Every member opts into the workspace lints.
@@ -437,6 +494,7 @@ pub(crate) fn all(root: &Path) -> Result<Vec<(&'static str, Vec<String>)>> {
             check_workspace_deps(&ws.members, &ws.workspace_deps),
         ),
         ("crate layering", check_layering(&names, &ws.edges)),
+        ("msrv", check_msrv(ws.msrv.as_deref(), &ws.packages)),
         ("generated-file preambles", check_preambles(&rust)),
         ("ignored doctests", check_ignored_doctests(&docs)),
     ])

@@ -410,7 +410,10 @@ struct Prepared {
 impl Prepared {
     /// [`execute`](Self::execute), owning the request. Not an `async fn`: one would keep the
     /// request twice (its argument, and the local the body moves it into).
-    #[allow(clippy::manual_async_fn, reason = "an async fn doubles this future's size")]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn doubles this future's size"
+    )]
     fn run(self, stream: bool) -> impl Future<Output = Result<Outcome, Error>> + Send {
         async move { self.execute(stream).await }
     }
