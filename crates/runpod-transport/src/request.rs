@@ -435,12 +435,16 @@ impl Prepared {
             let start = Instant::now();
             let mut progress = Progress::default();
             // Each branch makes its own retry loop: a future built before the `match` would be
-            // kept beside the timeout that wraps it, doubling this future's size.
+            // kept beside the timeout that wraps it, doubling this future's size. The timed
+            // branch (operation timeouts are off by default) is boxed so that its timer does
+            // not size every request's future.
             let result = match self.operation_timeout {
                 Some(limit) => {
-                    match tokio::time::timeout(limit, self.retry_loop(stream, start, &mut progress))
-                        .await
-                    {
+                    let timed = Box::pin(tokio::time::timeout(
+                        limit,
+                        self.retry_loop(stream, start, &mut progress),
+                    ));
+                    match timed.await {
                         Ok(result) => result,
                         Err(_) => {
                             let err = Error::operation_timeout(limit, progress.last_error.take());
