@@ -270,7 +270,7 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
 /// `client-raw`: (b), reqwest doing what the SDK does — `POST /run`, then `GET /status` on the
 /// SDK's schedule ([`Cadence`]) until a terminal status.
 pub(crate) async fn child_raw(a: ChildArgs) -> Result<()> {
-    let http = raw::http()?;
+    let http = raw::baseline_http()?;
     let target = Target {
         base_url: a.base_url.clone(),
         endpoint: a.endpoint.clone(),

@@ -17,6 +17,18 @@ pub(crate) fn http() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder().build()?)
 }
 
+/// The raw baseline client (b): like [`http`], but sending the SDK's `User-Agent`, so that (a)
+/// and (b) put the same requests on the wire (with the `Accept` header `submit` and `status`
+/// add).
+pub(crate) fn baseline_http() -> Result<reqwest::Client> {
+    let config = runpod_serverless::Config::builder()
+        .with_api_key("unused")
+        .build()?;
+    Ok(reqwest::Client::builder()
+        .user_agent(config.user_agent())
+        .build()?)
+}
+
 /// Endpoint URLs and keys on one server.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -55,6 +67,7 @@ pub(crate) async fn submit(http: &reqwest::Client, t: &Target, input: &Value) ->
     let job: JobView = http
         .post(t.url("run"))
         .header("authorization", t.bearer())
+        .header("accept", "application/json")
         .json(&json!({ "input": input }))
         .send()
         .await?
@@ -69,6 +82,7 @@ pub(crate) async fn status(http: &reqwest::Client, t: &Target, id: &str) -> Resu
     Ok(http
         .get(t.url(&format!("status/{id}")))
         .header("authorization", t.bearer())
+        .header("accept", "application/json")
         .send()
         .await?
         .error_for_status()?
