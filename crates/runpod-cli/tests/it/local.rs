@@ -83,3 +83,46 @@ async fn local_serve_prints_the_environment_and_serves_jobs() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serve_with_echo_answers_jobs_without_a_worker() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runpod"))
+        .args(["local", "serve", "--port", "0", "--api-key", KEY, "--echo"])
+        .env_remove("RUNPOD_LOCAL_API_KEY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+
+    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+    let run = cli
+        .run(&[
+            "run",
+            "any-endpoint",
+            "-o",
+            "json",
+            // Without the echo nothing would answer: fail rather than wait forever.
+            "--timeout",
+            "30s",
+            "--input",
+            r#"{"x": [1, 2]}"#,
+        ])
+        .await;
+    run.ok();
+    let job = run.json();
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["output"], serde_json::json!({"x": [1, 2]}));
+
+    let _ = child.kill();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+}
