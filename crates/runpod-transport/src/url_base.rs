@@ -30,11 +30,7 @@ impl UrlBase {
     /// `is_invalid_input()` for a URL that does not parse, is not `http`/`https`, or has a
     /// query or fragment.
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let mut url = Url::parse(url)
-            .map_err(|e| Error::invalid_input_with_source("the URL is not valid", e))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid_input("the URL must use http or https"));
-        }
+        let mut url = parse_http_url(url)?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::invalid_input(
                 "a base URL cannot have a query or fragment",
@@ -61,6 +57,15 @@ impl UrlBase {
         full.push_str(path.trim_start_matches('/'));
         url.set_path(&full);
         url
+    }
+}
+
+/// An absolute `http`/`https` URL, or why it is not one (`is_invalid_input()`).
+pub(crate) fn parse_http_url(url: &str) -> Result<Url, Error> {
+    match Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+        Ok(_) => Err(Error::invalid_input("the URL must use http or https")),
+        Err(e) => Err(Error::invalid_input_with_source("the URL is not valid", e)),
     }
 }
 
