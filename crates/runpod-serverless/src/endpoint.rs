@@ -1,8 +1,10 @@
 //! One queue endpoint: submit jobs, attach to jobs, health, purge.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
+use futures_util::future::Either;
 use runpod_transport::{HttpClient, Method, RequestBuilder, Result, UrlBase};
 use runpod_types::serverless::{HealthResponse, PurgeQueueResponse};
 use serde::Serialize;
@@ -102,16 +104,21 @@ impl EndpointShared {
 
     /// Sends one request once the endpoint's rate limiter lets `route` through. The request is
     /// built after the wait, so deadlines computed in `build` exclude the time spent queued.
-    pub(crate) async fn call<T: DeserializeOwned>(
-        &self,
+    ///
+    /// Without a limiter this is the request's own future: no `async` layer of its own, since
+    /// every layer is built and copied once per request.
+    pub(crate) fn call<'a, T: DeserializeOwned + 'a>(
+        &'a self,
         route: Route,
-        build: impl FnOnce(&Self) -> RequestBuilder,
-    ) -> Result<T> {
-        let _permit = match &self.limiter {
-            Some(limiter) => Some(limiter.acquire(route).await),
-            None => None,
-        };
-        build(self).send_json().await
+        build: impl FnOnce(&Self) -> RequestBuilder + Send + 'a,
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        match &self.limiter {
+            None => Either::Left(build(self).send_json()),
+            Some(limiter) => Either::Right(async move {
+                let _permit = limiter.acquire(route).await;
+                build(self).send_json().await
+            }),
+        }
     }
 }
 

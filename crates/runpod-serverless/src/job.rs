@@ -1,11 +1,12 @@
 //! A handle to one job: status, wait, output, cancel, retry, stream.
 
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
+use futures_util::FutureExt as _;
 use runpod_transport::{Error, Method, Result, from_value};
 use runpod_types::serverless::{JobState, JobStatus, StreamChunk};
 use serde::de::DeserializeOwned;
@@ -94,13 +95,14 @@ impl JobHandle {
     /// # Errors
     /// `is_not_found()` for an unknown job or one whose results or TTL expired; other transport
     /// and HTTP errors. Every error carries the job id (`job_id()`).
-    pub async fn status(&self) -> Result<JobState> {
+    pub fn status(&self) -> impl Future<Output = Result<JobState>> + Send + '_ {
+        // Not an `async fn`: waiting polls this once per status, and an `async` layer would be
+        // one more copy of the request's future each time.
         self.endpoint
             .call(Route::Status, |ep| {
                 ep.job_request(Method::GET, "status", &self.id)
             })
-            .await
-            .map_err(|e| e.with_job_id(&*self.id))
+            .map(|result| result.map_err(|e| e.with_job_id(&*self.id)))
     }
 
     /// `POST /cancel/{id}`: cancel a queued or running job. Returns the job (normally CANCELLED).
@@ -148,10 +150,8 @@ impl JobHandle {
     /// `is_job_failed()`, `is_job_cancelled()` or `is_job_timed_out()` (with `job_error()`) when
     /// the job ended so; `is_not_found()` when it expired; other errors that outlast the poll
     /// policy. Every error carries the job id.
-    pub async fn wait(&self) -> Result<JobState> {
-        self.poll_until_end()
-            .instrument(self.span(Route::Status))
-            .await
+    pub fn wait(&self) -> impl Future<Output = Result<JobState>> + Send + '_ {
+        self.poll_until_end().instrument(self.span(Route::Status))
     }
 
     /// [`wait`](Self::wait), giving up after `timeout`.
@@ -286,7 +286,13 @@ impl IntoFuture for JobHandle {
     /// Waits for the job and yields its output as JSON (see [`JobHandle::output`]).
     fn into_future(self) -> Self::IntoFuture {
         // The output is already JSON: no decode round trip.
-        Box::pin(async move { Ok(self.wait().await?.output.unwrap_or(Value::Null)) })
+        Box::pin(async move {
+            let state = self
+                .poll_until_end()
+                .instrument(self.span(Route::Status))
+                .await?;
+            Ok(state.output.unwrap_or(Value::Null))
+        })
     }
 }
 

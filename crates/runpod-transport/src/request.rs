@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -251,7 +252,7 @@ impl RequestBuilder {
                 {
                     prepared.headers.insert(HeaderName::from_static("last-event-id"), v);
                 }
-                let connect = prepared.execute(true);
+                let connect = prepared.clone().run(true);
                 let connected = match deadline {
                     Some((at, d)) => tokio::time::timeout_at(at, connect)
                         .await
@@ -389,6 +390,7 @@ pub(crate) enum Outcome {
     Stream(reqwest::Response),
 }
 
+#[derive(Clone)]
 struct Prepared {
     client: HttpClient,
     method: Method,
@@ -403,19 +405,18 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// [`execute`](Self::execute), owning the request. Not an `async fn`: one would keep the
-    /// request twice (its argument, and the local the body moves it into).
+    /// Runs the request with retries under the operation timeout, owning it. `stream`: return
+    /// a 2xx response before reading its body.
+    ///
+    /// The first attempt runs inline; the retry loop, and the operation timeout's timer, live in
+    /// boxes entered only when needed. Every layer of `async` around a request is built (and its
+    /// bytes copied) once per request, and most requests succeed at once, so the common path
+    /// keeps the fewest layers. Not an `async fn`: one would keep the request twice.
     #[allow(
         clippy::manual_async_fn,
-        reason = "an async fn doubles this future's size"
+        reason = "an async fn would hold the request twice"
     )]
     fn run(self, stream: bool) -> impl Future<Output = Result<Outcome, Error>> + Send {
-        async move { self.execute(stream).await }
-    }
-
-    /// Runs the request with retries under the operation timeout. `stream`: return a 2xx
-    /// response before reading its body.
-    async fn execute(&self, stream: bool) -> Result<Outcome, Error> {
         // Only the path: query values may be anything the caller passed.
         let span = tracing::debug_span!(
             "runpod_http",
@@ -428,30 +429,18 @@ impl Prepared {
         );
         async move {
             let start = Instant::now();
-            let mut progress = Progress::default();
-            // Each branch makes its own retry loop: a future built before the `match` would be
-            // kept beside the timeout that wraps it, doubling this future's size. The timed
-            // branch (operation timeouts are off by default) is boxed so that its timer does
-            // not size every request's future.
             let result = match self.operation_timeout {
-                Some(limit) => {
-                    let timed = Box::pin(tokio::time::timeout(
-                        limit,
-                        self.retry_loop(stream, start, &mut progress),
-                    ));
-                    match timed.await {
-                        Ok(result) => result,
-                        Err(_) => {
-                            let err = Error::operation_timeout(limit, progress.last_error.take());
-                            Err(if progress.attempts > 1 {
-                                err.with_attempts(progress.attempts)
-                            } else {
-                                err
-                            })
-                        }
+                Some(limit) => Box::pin(self.timed(limit, stream, start)).await,
+                None => match self.attempt(stream, 1).await {
+                    Ok(outcome) => Ok(outcome),
+                    Err(err) => {
+                        let mut progress = Progress {
+                            attempts: 1,
+                            last_error: None,
+                        };
+                        Box::pin(self.retry_after(err, stream, start, &mut progress)).await
                     }
-                }
-                None => self.retry_loop(stream, start, &mut progress).await,
+                },
             };
             let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::Span::current().record("elapsed_ms", elapsed);
@@ -462,37 +451,44 @@ impl Prepared {
             result.map_err(|e| e.with_request(&self.method, self.url.path()))
         }
         .instrument(span)
-        .await
     }
 
-    async fn retry_loop(
+    /// Every attempt under the operation timeout `limit`.
+    async fn timed(&self, limit: Duration, stream: bool, start: Instant) -> Result<Outcome, Error> {
+        let mut progress = Progress::default();
+        let attempts = async {
+            progress.attempts = 1;
+            match self.attempt(stream, 1).await {
+                Ok(outcome) => Ok(outcome),
+                Err(err) => self.retry_after(err, stream, start, &mut progress).await,
+            }
+        };
+        match tokio::time::timeout(limit, attempts).await {
+            Ok(result) => result,
+            Err(_) => {
+                let err = Error::operation_timeout(limit, progress.last_error.take());
+                Err(if progress.attempts > 1 {
+                    err.with_attempts(progress.attempts)
+                } else {
+                    err
+                })
+            }
+        }
+    }
+
+    /// The retry loop after attempt `progress.attempts` failed with `err`: backs off and tries
+    /// again while the error is retryable and attempts remain.
+    async fn retry_after(
         &self,
+        mut err: Error,
         stream: bool,
         start: Instant,
         progress: &mut Progress,
     ) -> Result<Outcome, Error> {
         let policy = &self.retry;
         let mut rng = policy.rng();
-        let mut attempt = 0u32;
         loop {
-            attempt += 1;
-            progress.attempts = attempt;
-            let span = tracing::Span::current();
-            span.record("attempt", attempt);
-            let err = match self.attempt(stream).await {
-                Ok(outcome) => {
-                    let status = match &outcome {
-                        Outcome::Full(r) => r.status(),
-                        Outcome::Stream(r) => r.status(),
-                    };
-                    span.record("status", status.as_u16());
-                    return Ok(outcome);
-                }
-                Err(err) => err,
-            };
-            if let Some(status) = err.status() {
-                span.record("status", status.as_u16());
-            }
+            let attempt = progress.attempts;
             let retryable = err
                 .failure()
                 .is_some_and(|f| retry::may_retry(f, self.idempotent));
@@ -518,29 +514,57 @@ impl Prepared {
             );
             progress.last_error = Some(err);
             tokio::time::sleep(delay).await;
+            progress.attempts = attempt + 1;
+            err = match self.attempt(stream, attempt + 1).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(err) => err,
+            };
         }
     }
 
-    async fn attempt(&self, stream: bool) -> Result<Outcome, Error> {
-        let mut request = self
-            .client
-            .inner
-            .http
-            .request(self.method.clone(), self.url.clone())
-            .headers(self.headers.clone());
-        if let Some(body) = &self.body {
-            request = request.body(body.clone());
+    /// Attempt number `n`, noted with its status on the request's span.
+    async fn attempt(&self, stream: bool, n: u32) -> Result<Outcome, Error> {
+        tracing::Span::current().record("attempt", n);
+        let exchange = self.exchange(stream);
+        let result = match self.attempt_timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or_else(|_| Err(Error::attempt_timeout(limit))),
+            None => exchange.await,
+        };
+        let status = match &result {
+            Ok(Outcome::Full(r)) => Some(r.status()),
+            Ok(Outcome::Stream(r)) => Some(r.status()),
+            Err(e) => e.status(),
+        };
+        if let Some(status) = status {
+            tracing::Span::current().record("status", status.as_u16());
         }
-        // Boxed: the layers around this exchange (timeout, retry loop, spans, the caller's own
-        // futures) would otherwise copy it each time they are built or moved; copies of futures
-        // are the largest cost callgrind shows for the SDK over a bare reqwest call.
-        let exchange = Box::pin(async move {
-            let response = request.send().await.map_err(reqwest_error)?;
+        result
+    }
+
+    /// One request and response, boxed: the layers around it (timeout, retries, spans, the
+    /// caller's own futures) would otherwise copy it each time they are built. Made in a plain
+    /// function so that the request, moved into the box, takes no room in `attempt`'s future (a
+    /// moved-from local still does until its scope ends).
+    fn exchange(
+        &self,
+        stream: bool,
+    ) -> Pin<Box<impl Future<Output = Result<Outcome, Error>> + Send + '_>> {
+        // A `reqwest::Request` made directly takes the header map as it is; its builder would
+        // re-insert every header into a map of its own.
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        *request.headers_mut() = self.headers.clone();
+        if let Some(body) = &self.body {
+            *request.body_mut() = Some(body.clone().into());
+        }
+        let http = &self.client.inner.http;
+        Box::pin(async move {
+            let mut response = http.execute(request).await.map_err(reqwest_error)?;
             let status = response.status();
             if stream && status.is_success() {
                 return Ok(Outcome::Stream(response));
             }
-            let mut response = response;
             // Taken, not cloned: the body read below consumes the response.
             let headers = std::mem::take(response.headers_mut());
             let body = response.bytes().await.map_err(reqwest_error)?;
@@ -552,13 +576,7 @@ impl Prepared {
             } else {
                 Err(Error::http_status(status, headers, &body))
             }
-        });
-        match self.attempt_timeout {
-            Some(limit) => tokio::time::timeout(limit, exchange)
-                .await
-                .unwrap_or_else(|_| Err(Error::attempt_timeout(limit))),
-            None => exchange.await,
-        }
+        })
     }
 }
 
