@@ -558,9 +558,11 @@ impl Prepared {
         if let Some(body) = &self.body {
             *request.body_mut() = Some(body.clone().into());
         }
-        let http = &self.client.inner.http;
+        // Started here, not in the block: what a block captures keeps its room in the box for
+        // the whole exchange, and the request is large while the pending response is not.
+        let pending = self.client.inner.http.execute(request);
         Box::pin(async move {
-            let mut response = http.execute(request).await.map_err(reqwest_error)?;
+            let mut response = pending.await.map_err(reqwest_error)?;
             let status = response.status();
             if stream && status.is_success() {
                 return Ok(Outcome::Stream(response));
