@@ -242,7 +242,7 @@ impl RequestBuilder {
             let deadline = prepared.operation_timeout.map(|d| (Instant::now() + d, d));
             // The deadline covers the whole stream, so each connection gets none of its own.
             prepared.operation_timeout = None;
-            let policy = prepared.retry.clone();
+            let policy = prepared.retry_policy().clone();
             let mut rng = policy.rng();
             let mut parser = SseParser::new();
             let mut broken_in_a_row = 0u32;
@@ -354,7 +354,7 @@ impl RequestBuilder {
                 | Method::TRACE
         ));
         Ok(Prepared {
-            retry: self.retry.unwrap_or_else(|| config.retry_policy().clone()),
+            retry: self.retry.map(Box::new),
             attempt_timeout: self.attempt_timeout.unwrap_or(config.attempt_timeout()),
             operation_timeout: self.operation_timeout.unwrap_or(config.operation_timeout()),
             client: self.client,
@@ -398,20 +398,30 @@ struct Prepared {
     headers: HeaderMap,
     body: Option<Bytes>,
     idempotent: bool,
-    retry: RetryPolicy,
+    /// A policy of this request's own; `None`: the client's (kept there, not copied into every
+    /// request's future).
+    retry: Option<Box<RetryPolicy>>,
     attempt_timeout: Option<Duration>,
     operation_timeout: Option<Duration>,
     operation: Option<&'static str>,
 }
 
 impl Prepared {
+    fn retry_policy(&self) -> &RetryPolicy {
+        self.retry
+            .as_deref()
+            .unwrap_or_else(|| self.client.config().retry_policy())
+    }
+
     /// Runs the request with retries under the operation timeout, owning it. `stream`: return
     /// a 2xx response before reading its body.
     ///
-    /// The first attempt runs inline; the retry loop, and the operation timeout's timer, live in
-    /// boxes entered only when needed. Every layer of `async` around a request is built (and its
-    /// bytes copied) once per request, and most requests succeed at once, so the common path
-    /// keeps the fewest layers. Not an `async fn`: one would keep the request twice.
+    /// Every `async` layer around a request is built, and its bytes copied, once per request, so
+    /// this future is kept small: the prepared request (~300 bytes) is boxed, the first attempt
+    /// runs inline, and the retry loop and the operation timeout's timer are boxed and entered
+    /// only when needed (most requests succeed at once). On the client bench this took the
+    /// SDK's first-level cache misses per job from 1.5x a bare reqwest loop's to 1.3x.
+    /// Not an `async fn`: one would keep the request twice.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn would hold the request twice"
@@ -427,20 +437,26 @@ impl Prepared {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        let this = Box::new(self);
         async move {
+            let this: &Prepared = &this;
             let start = Instant::now();
-            let result = match self.operation_timeout {
-                Some(limit) => Box::pin(self.timed(limit, stream, start)).await,
-                None => match self.attempt(stream, 1).await {
-                    Ok(outcome) => Ok(outcome),
-                    Err(err) => {
-                        let mut progress = Progress {
-                            attempts: 1,
-                            last_error: None,
-                        };
-                        Box::pin(self.retry_after(err, stream, start, &mut progress)).await
-                    }
-                },
+            // A labelled block rather than a `match` around the retry: a `match`'s scrutinee
+            // (the first attempt's result, 184 bytes) would keep its room in this future across
+            // the awaits of its arms.
+            let result = 'done: {
+                if let Some(limit) = this.operation_timeout {
+                    break 'done Box::pin(this.timed(limit, stream, start)).await;
+                }
+                let err = match this.attempt(stream, 1).await {
+                    Ok(outcome) => break 'done Ok(outcome),
+                    Err(err) => err,
+                };
+                let mut progress = Progress {
+                    attempts: 1,
+                    last_error: None,
+                };
+                Box::pin(this.retry_after(err, stream, start, &mut progress)).await
             };
             let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::Span::current().record("elapsed_ms", elapsed);
@@ -448,7 +464,7 @@ impl Prepared {
                 Ok(_) => tracing::debug!(elapsed_ms = elapsed, "request succeeded"),
                 Err(e) => tracing::debug!(elapsed_ms = elapsed, error = %e, "request failed"),
             }
-            result.map_err(|e| e.with_request(&self.method, self.url.path()))
+            result.map_err(|e| e.with_request(&this.method, this.url.path()))
         }
         .instrument(span)
     }
@@ -485,7 +501,7 @@ impl Prepared {
         start: Instant,
         progress: &mut Progress,
     ) -> Result<Outcome, Error> {
-        let policy = &self.retry;
+        let policy = self.retry_policy();
         let mut rng = policy.rng();
         loop {
             let attempt = progress.attempts;
