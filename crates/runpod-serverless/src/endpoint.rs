@@ -89,6 +89,11 @@ impl EndpointShared {
         self.limiter.as_ref()
     }
 
+    /// The rate limiter, for futures that outlive a borrow of the endpoint.
+    pub(crate) fn limiter_handle(&self) -> Option<Arc<EndpointLimiter>> {
+        self.limiter.clone()
+    }
+
     /// A request to `{base}/{path}` (`path` already escaped).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         match &self.parsed_base {

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::endpoint::EndpointShared;
-use crate::poll::{Backoff, PollPolicy};
+use crate::poll::PollPolicy;
 use crate::rate_limit::Route;
-use crate::run::BoxFuture;
+use crate::waiting::{OutputFuture, WaitFuture};
 
 /// A job on an endpoint, by id. Cheap to clone; it holds no state beyond the id, so any number
 /// of handles (in any number of processes) can watch the same job.
@@ -150,8 +150,8 @@ impl JobHandle {
     /// `is_job_failed()`, `is_job_cancelled()` or `is_job_timed_out()` (with `job_error()`) when
     /// the job ended so; `is_not_found()` when it expired; other errors that outlast the poll
     /// policy. Every error carries the job id.
-    pub fn wait(&self) -> impl Future<Output = Result<JobState>> + Send + '_ {
-        self.poll_until_end().instrument(self.span(Route::Status))
+    pub fn wait(&self) -> WaitFuture {
+        WaitFuture::new(self.clone())
     }
 
     /// [`wait`](Self::wait), giving up after `timeout`.
@@ -163,8 +163,7 @@ impl JobHandle {
     }
 
     pub(crate) async fn wait_until(&self, deadline: Instant) -> Result<JobState> {
-        let waiting = self.poll_until_end().instrument(self.span(Route::Status));
-        match tokio::time::timeout_at(deadline, waiting).await {
+        match tokio::time::timeout_at(deadline, self.wait()).await {
             Ok(result) => result,
             Err(_) => Err(Error::wait_timeout(&*self.id)),
         }
@@ -226,6 +225,10 @@ impl JobHandle {
         &self.poll
     }
 
+    pub(crate) fn shared(&self) -> &EndpointShared {
+        &self.endpoint
+    }
+
     /// The span of one operation on this job. Span names must be literals, hence the match.
     pub(crate) fn span(&self, route: Route) -> tracing::Span {
         let (ep, id) = (&self.endpoint.id, &*self.id);
@@ -242,57 +245,15 @@ impl JobHandle {
             _ => tracing::info_span!("runpod.serverless.wait", endpoint_id = %ep, job_id = %id),
         }
     }
-
-    async fn poll_until_end(&self) -> Result<JobState> {
-        let mut backoff = Backoff::new(&self.poll);
-        let mut last_status: Option<JobStatus> = None;
-        loop {
-            let delay = match self.status().await {
-                Ok(state) => {
-                    backoff.succeeded();
-                    // Unknown statuses are not terminal: the wait goes on through values this
-                    // version does not know.
-                    if state.is_terminal() {
-                        tracing::debug!(status = ?state.status, "job ended");
-                        return settle(&self.id, state);
-                    }
-                    if state.status != last_status {
-                        tracing::debug!(status = ?state.status, "job status");
-                        if last_status.is_some() {
-                            backoff.reset();
-                        }
-                        last_status = state.status;
-                    }
-                    backoff.next_delay()
-                }
-                Err(err) => match backoff.failed(&err) {
-                    Some(delay) => {
-                        let delay_ms = delay.as_millis();
-                        tracing::debug!(error = %err, delay_ms, "status poll failed; waiting on");
-                        delay
-                    }
-                    None => return Err(err),
-                },
-            };
-            tokio::time::sleep(delay).await;
-        }
-    }
 }
 
 impl IntoFuture for JobHandle {
     type Output = Result<Value>;
-    type IntoFuture = BoxFuture<Result<Value>>;
+    type IntoFuture = OutputFuture;
 
     /// Waits for the job and yields its output as JSON (see [`JobHandle::output`]).
     fn into_future(self) -> Self::IntoFuture {
-        // The output is already JSON: no decode round trip.
-        Box::pin(async move {
-            let state = self
-                .poll_until_end()
-                .instrument(self.span(Route::Status))
-                .await?;
-            Ok(state.output.unwrap_or(Value::Null))
-        })
+        OutputFuture::new(self)
     }
 }
 

@@ -59,6 +59,7 @@ mod rate_limit;
 mod routes;
 mod run;
 mod stream;
+mod waiting;
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
@@ -77,6 +78,7 @@ pub use runpod_types::serverless::{
     ExecutionPolicy, HealthJobs, HealthResponse, HealthWorkers, JobState, JobStatus,
     PurgeQueueResponse, S3Config, StreamChunk,
 };
+pub use waiting::{OutputFuture, WaitFuture};
 
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]

@@ -44,6 +44,7 @@ mod rate_limit;
 mod request;
 mod response;
 mod retry;
+mod sending;
 mod sse;
 mod url_base;
 
@@ -61,6 +62,7 @@ pub use rate_limit::{RateLimit, RateLimitWindow};
 pub use request::RequestBuilder;
 pub use response::{Response, from_value};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use sending::{JsonFuture, ResponseFuture};
 pub use sse::SseEvent;
 pub use url_base::UrlBase;
 

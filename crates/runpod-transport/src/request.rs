@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::future::Either;
 use futures_util::{FutureExt as _, StreamExt};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
-use tracing::Instrument;
 use url::Url;
 
 use crate::retry::{self, Failure};
+use crate::sending::{JsonFuture, ResponseFuture, Running};
 use crate::sse::{SseEvent, SseParser};
 use crate::{Auth, Error, HttpClient, Response, RetryPolicy};
 
@@ -195,24 +194,13 @@ impl RequestBuilder {
     ///
     /// The request is prepared (headers, authentication) when `send` is called; the returned
     /// future only holds what it needs to run it, which keeps every caller's future small.
-    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
-        // Combinators rather than an `async` block: a block would keep the prepared request
-        // twice (once captured, once moved into the running future).
-        match self.prepare() {
-            Ok(prepared) => Either::Left(prepared.run(false).map(|outcome| match outcome? {
-                Outcome::Full(resp) => Ok(resp),
-                // `run(false)` always reads the body.
-                Outcome::Stream(_) => {
-                    Err(Error::decode_message("unexpected streaming response", b""))
-                }
-            })),
-            Err(e) => Either::Right(std::future::ready(Err(e))),
-        }
+    pub fn send(self) -> ResponseFuture {
+        ResponseFuture::new(self.prepare())
     }
 
     /// Sends and decodes the JSON body into `T`.
-    pub fn send_json<T: DeserializeOwned>(self) -> impl Future<Output = Result<T, Error>> + Send {
-        self.send().map(|response| response?.json())
+    pub fn send_json<T: DeserializeOwned>(self) -> JsonFuture<T> {
+        JsonFuture::new(self.send())
     }
 
     /// Opens a server-sent-events stream.
@@ -252,7 +240,7 @@ impl RequestBuilder {
                 {
                     prepared.headers.insert(HeaderName::from_static("last-event-id"), v);
                 }
-                let connect = prepared.clone().run(true);
+                let connect = Running::start(prepared.clone(), true);
                 let connected = match deadline {
                     Some((at, d)) => tokio::time::timeout_at(at, connect)
                         .await
@@ -391,10 +379,10 @@ pub(crate) enum Outcome {
 }
 
 #[derive(Clone)]
-struct Prepared {
+pub(crate) struct Prepared {
     client: HttpClient,
-    method: Method,
-    url: Url,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
     headers: HeaderMap,
     body: Option<Bytes>,
     idempotent: bool,
@@ -402,8 +390,8 @@ struct Prepared {
     /// request's future).
     retry: Option<Box<RetryPolicy>>,
     attempt_timeout: Option<Duration>,
-    operation_timeout: Option<Duration>,
-    operation: Option<&'static str>,
+    pub(crate) operation_timeout: Option<Duration>,
+    pub(crate) operation: Option<&'static str>,
 }
 
 impl Prepared {
@@ -413,64 +401,27 @@ impl Prepared {
             .unwrap_or_else(|| self.client.config().retry_policy())
     }
 
-    /// Runs the request with retries under the operation timeout, owning it. `stream`: return
-    /// a 2xx response before reading its body.
-    ///
-    /// Every `async` layer around a request is built, and its bytes copied, once per request, so
-    /// this future is kept small: the prepared request (~300 bytes) is boxed, the first attempt
-    /// runs inline, and the retry loop and the operation timeout's timer are boxed and entered
-    /// only when needed (most requests succeed at once). On the client bench this took the
-    /// SDK's first-level cache misses per job from 1.5x a bare reqwest loop's to 1.3x.
-    /// Not an `async fn`: one would keep the request twice.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold the request twice"
-    )]
-    fn run(self, stream: bool) -> impl Future<Output = Result<Outcome, Error>> + Send {
-        // Only the path: query values may be anything the caller passed.
-        let span = tracing::debug_span!(
-            "runpod_http",
-            method = %self.method,
-            path = %self.url.path(),
-            operation = self.operation,
-            attempt = tracing::field::Empty,
-            status = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-        );
-        let this = Box::new(self);
-        async move {
-            let this: &Prepared = &this;
-            let start = Instant::now();
-            // A labelled block rather than a `match` around the retry: a `match`'s scrutinee
-            // (the first attempt's result, 184 bytes) would keep its room in this future across
-            // the awaits of its arms.
-            let result = 'done: {
-                if let Some(limit) = this.operation_timeout {
-                    break 'done Box::pin(this.timed(limit, stream, start)).await;
-                }
-                let err = match this.attempt(stream, 1).await {
-                    Ok(outcome) => break 'done Ok(outcome),
-                    Err(err) => err,
-                };
-                let mut progress = Progress {
-                    attempts: 1,
-                    last_error: None,
-                };
-                Box::pin(this.retry_after(err, stream, start, &mut progress)).await
-            };
-            let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            tracing::Span::current().record("elapsed_ms", elapsed);
-            match &result {
-                Ok(_) => tracing::debug!(elapsed_ms = elapsed, "request succeeded"),
-                Err(e) => tracing::debug!(elapsed_ms = elapsed, error = %e, "request failed"),
-            }
-            result.map_err(|e| e.with_request(&this.method, this.url.path()))
-        }
-        .instrument(span)
+    /// The retry loop after the first attempt failed with `err`.
+    pub(crate) async fn retry_after_first(
+        &self,
+        err: Error,
+        stream: bool,
+        start: Instant,
+    ) -> Result<Outcome, Error> {
+        let mut progress = Progress {
+            attempts: 1,
+            last_error: None,
+        };
+        self.retry_after(err, stream, start, &mut progress).await
     }
 
     /// Every attempt under the operation timeout `limit`.
-    async fn timed(&self, limit: Duration, stream: bool, start: Instant) -> Result<Outcome, Error> {
+    pub(crate) async fn timed(
+        &self,
+        limit: Duration,
+        stream: bool,
+        start: Instant,
+    ) -> Result<Outcome, Error> {
         let mut progress = Progress::default();
         let attempts = async {
             progress.attempts = 1;
@@ -541,32 +492,20 @@ impl Prepared {
     /// Attempt number `n`, noted with its status on the request's span.
     async fn attempt(&self, stream: bool, n: u32) -> Result<Outcome, Error> {
         tracing::Span::current().record("attempt", n);
-        let exchange = self.exchange(stream);
-        let result = match self.attempt_timeout {
-            Some(limit) => tokio::time::timeout(limit, exchange)
-                .await
-                .unwrap_or_else(|_| Err(Error::attempt_timeout(limit))),
-            None => exchange.await,
-        };
-        let status = match &result {
-            Ok(Outcome::Full(r)) => Some(r.status()),
-            Ok(Outcome::Stream(r)) => Some(r.status()),
-            Err(e) => e.status(),
-        };
-        if let Some(status) = status {
+        let result = self.exchange(stream).await;
+        if let Some(status) = status_of(&result) {
             tracing::Span::current().record("status", status.as_u16());
         }
         result
     }
 
-    /// One request and response, boxed: the layers around it (timeout, retries, spans, the
-    /// caller's own futures) would otherwise copy it each time they are built. Made in a plain
-    /// function so that the request, moved into the box, takes no room in `attempt`'s future (a
-    /// moved-from local still does until its scope ends).
-    fn exchange(
+    /// One request and response under the attempt timeout, boxed: the layers around it (the
+    /// retry loop, the caller's own futures) would otherwise copy it each time they are built.
+    /// The request context (method, path) is added by the caller, so the box borrows nothing.
+    pub(crate) fn exchange(
         &self,
         stream: bool,
-    ) -> Pin<Box<impl Future<Output = Result<Outcome, Error>> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Outcome, Error>> + Send>> {
         // A `reqwest::Request` made directly takes the header map as it is; its builder would
         // re-insert every header into a map of its own.
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
@@ -577,7 +516,7 @@ impl Prepared {
         // Started here, not in the block: what a block captures keeps its room in the box for
         // the whole exchange, and the request is large while the pending response is not.
         let pending = self.client.inner.http.execute(request);
-        Box::pin(async move {
+        let exchange = async move {
             let mut response = pending.await.map_err(reqwest_error)?;
             let status = response.status();
             if stream && status.is_success() {
@@ -587,14 +526,27 @@ impl Prepared {
             let headers = std::mem::take(response.headers_mut());
             let body = response.bytes().await.map_err(reqwest_error)?;
             if status.is_success() {
-                Ok(Outcome::Full(
-                    Response::new(status, headers, body)
-                        .with_request(self.method.clone(), self.url.path()),
-                ))
+                Ok(Outcome::Full(Response::new(status, headers, body)))
             } else {
                 Err(Error::http_status(status, headers, &body))
             }
-        })
+        };
+        match self.attempt_timeout {
+            Some(limit) => Box::pin(
+                tokio::time::timeout(limit, exchange)
+                    .map(move |r| r.unwrap_or_else(|_| Err(Error::attempt_timeout(limit)))),
+            ),
+            None => Box::pin(exchange),
+        }
+    }
+}
+
+/// The HTTP status an attempt ended with, if it got one.
+pub(crate) fn status_of(result: &Result<Outcome, Error>) -> Option<StatusCode> {
+    match result {
+        Ok(Outcome::Full(r)) => Some(r.status()),
+        Ok(Outcome::Stream(r)) => Some(r.status()),
+        Err(e) => e.status(),
     }
 }
 

@@ -1,0 +1,191 @@
+//! The futures that wait for a job to end, written out by hand so that `handle.await` has a
+//! named type and needs no box: each wait is one struct holding the status request in flight.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use runpod_transport::{Error, JsonFuture, Method, Result};
+use runpod_types::serverless::{JobState, JobStatus};
+use serde_json::Value;
+use tokio::time::Sleep;
+
+use crate::job::{JobHandle, settle};
+use crate::poll::Backoff;
+use crate::rate_limit::{Permit, Route};
+
+/// The future of [`JobHandle::wait`]: polls `/status` per the handle's
+/// [`PollPolicy`](crate::PollPolicy) until the job ends, and resolves to the finished job
+/// (COMPLETED) or the error that ended the wait. Dropping it stops the polling.
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitFuture {
+    job: JobHandle,
+    backoff: Backoff,
+    last_status: Option<JobStatus>,
+    span: tracing::Span,
+    state: State,
+}
+
+enum State {
+    /// Time to ask for the status (first, once the rate limiter lets it through).
+    Ask,
+    Queued(Pin<Box<dyn Future<Output = Permit> + Send>>),
+    Asking {
+        /// Held while the request runs, as the limiter counts requests in flight.
+        _permit: Option<Permit>,
+        request: JsonFuture<JobState>,
+    },
+    Sleeping(Pin<Box<Sleep>>),
+    Done,
+}
+
+impl WaitFuture {
+    pub(crate) fn new(job: JobHandle) -> Self {
+        Self {
+            backoff: Backoff::new(job.poll_policy()),
+            span: job.span(Route::Status),
+            job,
+            last_status: None,
+            state: State::Ask,
+        }
+    }
+
+    fn request(&self, permit: Option<Permit>) -> State {
+        let request = self
+            .job
+            .shared()
+            .job_request(Method::GET, "status", self.job.id())
+            .send_json();
+        State::Asking {
+            _permit: permit,
+            request,
+        }
+    }
+
+    /// What a status answer means: the end of the wait, or how long to sleep before asking
+    /// again.
+    fn on_answer(
+        &mut self,
+        answer: Result<JobState>,
+    ) -> std::result::Result<Result<JobState>, std::time::Duration> {
+        match answer {
+            Ok(state) => {
+                self.backoff.succeeded();
+                // Unknown statuses are not terminal: the wait goes on through values this
+                // version does not know.
+                if state.is_terminal() {
+                    tracing::debug!(status = ?state.status, "job ended");
+                    return Ok(settle(self.job.id(), state));
+                }
+                if state.status != self.last_status {
+                    tracing::debug!(status = ?state.status, "job status");
+                    if self.last_status.is_some() {
+                        self.backoff.reset();
+                    }
+                    self.last_status = state.status;
+                }
+                Err(self.backoff.next_delay())
+            }
+            Err(err) => {
+                let err = err.with_job_id(self.job.id());
+                match self.backoff.failed(&err) {
+                    Some(delay) => {
+                        let delay_ms = delay.as_millis();
+                        tracing::debug!(error = %err, delay_ms, "status poll failed; waiting on");
+                        Err(delay)
+                    }
+                    None => Ok(Err(err)),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for WaitFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitFuture")
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for WaitFuture {
+    type Output = Result<JobState>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let span = this.span.clone();
+        let _entered = span.enter();
+        loop {
+            match &mut this.state {
+                State::Ask => {
+                    this.state =
+                        match this.job.shared().limiter_handle() {
+                            Some(limiter) => State::Queued(Box::pin(async move {
+                                limiter.acquire(Route::Status).await
+                            })),
+                            None => this.request(None),
+                        };
+                }
+                State::Queued(permit) => {
+                    let permit = ready!(permit.as_mut().poll(cx));
+                    this.state = this.request(Some(permit));
+                }
+                State::Asking { request, .. } => {
+                    let answer = ready!(Pin::new(request).poll(cx));
+                    this.state = State::Done;
+                    match this.on_answer(answer) {
+                        Ok(end) => return Poll::Ready(end),
+                        Err(delay) => {
+                            this.state = State::Sleeping(Box::pin(tokio::time::sleep(delay)));
+                        }
+                    }
+                }
+                State::Sleeping(sleep) => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state = State::Ask;
+                }
+                State::Done => {
+                    return Poll::Ready(Err(Error::invalid_input(
+                        "a wait was polled after it completed",
+                    )
+                    .with_job_id(this.job.id())));
+                }
+            }
+        }
+    }
+}
+
+/// The future of `handle.await` (`JobHandle`'s `IntoFuture`): [`WaitFuture`], resolving to
+/// the job's output as JSON (`null` when it has none).
+#[must_use = "futures do nothing unless polled"]
+pub struct OutputFuture {
+    wait: WaitFuture,
+}
+
+impl OutputFuture {
+    pub(crate) fn new(job: JobHandle) -> Self {
+        Self {
+            wait: WaitFuture::new(job),
+        }
+    }
+}
+
+impl fmt::Debug for OutputFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputFuture")
+            .field("job", &self.wait.job)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for OutputFuture {
+    type Output = Result<Value>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let state = ready!(Pin::new(&mut self.get_mut().wait).poll(cx))?;
+        // The output is already JSON: no decode round trip.
+        Poll::Ready(Ok(state.output.unwrap_or(Value::Null)))
+    }
+}

@@ -1,0 +1,250 @@
+//! The futures of a request being sent: written out by hand so that they have names (a job
+//! handle's `IntoFuture` can then hold one without a box) and stay small.
+//!
+//! Every layer of `async` around a request is built, and its bytes copied, once per request, and
+//! a client waiting on thousands of jobs makes thousands of requests a second. Here the common
+//! case, one attempt that succeeds, is one small struct around the boxed exchange: the prepared
+//! request is boxed once, and the retry loop and the operation timeout are boxed futures entered
+//! only when they are needed.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::request::{Outcome, Prepared};
+use crate::{Error, Response};
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A request with its retries, under its span, owning the prepared request.
+pub(crate) struct Running {
+    /// `None` only while the retry loop (which owns it meanwhile) runs.
+    prepared: Option<Box<Prepared>>,
+    span: tracing::Span,
+    /// When the first poll came.
+    start: Option<Instant>,
+    stream: bool,
+    state: State,
+}
+
+enum State {
+    /// Not polled yet: nothing starts (no timer, no connection) before the first poll.
+    Idle,
+    /// The first attempt.
+    First(Boxed<Result<Outcome, Error>>),
+    /// The retry loop after a failed first attempt, or every attempt under an operation
+    /// timeout. Hands the prepared request back.
+    Slow(Boxed<(Box<Prepared>, Result<Outcome, Error>)>),
+    Done,
+}
+
+impl Running {
+    /// A request to run when polled. `stream`: end with a 2xx response before reading its body.
+    pub(crate) fn start(prepared: Prepared, stream: bool) -> Self {
+        // Only the path: query values may be anything the caller passed.
+        let span = tracing::debug_span!(
+            "runpod_http",
+            method = %prepared.method,
+            path = %prepared.url.path(),
+            operation = prepared.operation,
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        Self {
+            prepared: Some(Box::new(prepared)),
+            span,
+            start: None,
+            stream,
+            state: State::Idle,
+        }
+    }
+}
+
+/// Records and logs the end of a request, and names the request in the error, or in the
+/// response (for its decode errors).
+fn finish(
+    span: &tracing::Span,
+    start: Instant,
+    prepared: Option<&Prepared>,
+    result: Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    span.record("elapsed_ms", elapsed);
+    match &result {
+        Ok(_) => tracing::debug!(elapsed_ms = elapsed, "request succeeded"),
+        Err(e) => tracing::debug!(elapsed_ms = elapsed, error = %e, "request failed"),
+    }
+    let Some(prepared) = prepared else {
+        return result;
+    };
+    match result {
+        Ok(Outcome::Full(response)) => Ok(Outcome::Full(
+            response.with_request(prepared.method.clone(), prepared.url.path()),
+        )),
+        Ok(stream) => Ok(stream),
+        Err(e) => Err(e.with_request(&prepared.method, prepared.url.path())),
+    }
+}
+
+impl Future for Running {
+    type Output = Result<Outcome, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Self {
+            prepared,
+            span,
+            start,
+            stream,
+            state,
+        } = self.get_mut();
+        // Entered for every poll, as `Instrument` would: the retry loop's logs and records
+        // find it as the current span.
+        let _entered = span.enter();
+        let start = *start.get_or_insert_with(Instant::now);
+        loop {
+            let (owner, result) = match state {
+                State::Idle => {
+                    let Some(owned) = prepared.take() else {
+                        *state = State::Done;
+                        continue;
+                    };
+                    *state = match owned.operation_timeout {
+                        Some(limit) => {
+                            let stream = *stream;
+                            State::Slow(Box::pin(async move {
+                                let result = owned.timed(limit, stream, start).await;
+                                (owned, result)
+                            }))
+                        }
+                        None => {
+                            span.record("attempt", 1);
+                            let first = owned.exchange(*stream);
+                            *prepared = Some(owned);
+                            State::First(first)
+                        }
+                    };
+                    continue;
+                }
+                State::First(exchange) => {
+                    let result = ready!(exchange.as_mut().poll(cx));
+                    if let Some(status) = crate::request::status_of(&result) {
+                        span.record("status", status.as_u16());
+                    }
+                    match (result, prepared.take()) {
+                        (Err(err), Some(owned)) => {
+                            let stream = *stream;
+                            *state = State::Slow(Box::pin(async move {
+                                let result = owned.retry_after_first(err, stream, start).await;
+                                (owned, result)
+                            }));
+                            continue;
+                        }
+                        (result, owned) => (owned, result),
+                    }
+                }
+                State::Slow(retries) => {
+                    let (owned, result) = ready!(retries.as_mut().poll(cx));
+                    (Some(owned), result)
+                }
+                State::Done => {
+                    return Poll::Ready(Err(Error::invalid_input(
+                        "a request future was polled after it completed",
+                    )));
+                }
+            };
+            *state = State::Done;
+            let result = finish(span, start, owner.as_deref(), result);
+            *prepared = owner;
+            return Poll::Ready(result);
+        }
+    }
+}
+
+/// The future of [`RequestBuilder::send`](crate::RequestBuilder::send): the response, its body
+/// read.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture {
+    inner: Inner,
+}
+
+enum Inner {
+    Running(Running),
+    /// The request could not be prepared; the error is taken when polled.
+    Failed(Option<Error>),
+}
+
+impl ResponseFuture {
+    pub(crate) fn new(prepared: Result<Prepared, Error>) -> Self {
+        Self {
+            inner: match prepared {
+                Ok(prepared) => Inner::Running(Running::start(prepared, false)),
+                Err(e) => Inner::Failed(Some(e)),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().inner {
+            Inner::Running(running) => match ready!(Pin::new(running).poll(cx)) {
+                Ok(Outcome::Full(response)) => Poll::Ready(Ok(response)),
+                // Started with `stream = false`, which always reads the body.
+                Ok(Outcome::Stream(_)) => Poll::Ready(Err(Error::decode_message(
+                    "unexpected streaming response",
+                    b"",
+                ))),
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            Inner::Failed(err) => Poll::Ready(Err(err.take().unwrap_or_else(|| {
+                Error::invalid_input("a request future was polled after it completed")
+            }))),
+        }
+    }
+}
+
+/// The future of [`RequestBuilder::send_json`](crate::RequestBuilder::send_json): the body
+/// decoded into `T`.
+#[must_use = "futures do nothing unless polled"]
+pub struct JsonFuture<T> {
+    response: ResponseFuture,
+    _out: PhantomData<fn() -> T>,
+}
+
+impl<T> JsonFuture<T> {
+    pub(crate) fn new(response: ResponseFuture) -> Self {
+        Self {
+            response,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JsonFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonFuture").finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> Future for JsonFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = ready!(Pin::new(&mut self.get_mut().response).poll(cx));
+        Poll::Ready(response.and_then(|r| r.json()))
+    }
+}
