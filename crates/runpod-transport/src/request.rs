@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::{FutureExt as _, StreamExt};
+use futures_util::StreamExt;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
@@ -389,7 +389,7 @@ pub(crate) struct Prepared {
     /// A policy of this request's own; `None`: the client's (kept there, not copied into every
     /// request's future).
     retry: Option<Box<RetryPolicy>>,
-    attempt_timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) operation_timeout: Option<Duration>,
     pub(crate) operation: Option<&'static str>,
 }
@@ -492,16 +492,22 @@ impl Prepared {
     /// Attempt number `n`, noted with its status on the request's span.
     async fn attempt(&self, stream: bool, n: u32) -> Result<Outcome, Error> {
         tracing::Span::current().record("attempt", n);
-        let result = self.exchange(stream).await;
+        let exchange = self.exchange(stream);
+        let result = match self.attempt_timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or_else(|_| Err(Error::attempt_timeout(limit))),
+            None => exchange.await,
+        };
         if let Some(status) = status_of(&result) {
             tracing::Span::current().record("status", status.as_u16());
         }
         result
     }
 
-    /// One request and response under the attempt timeout, boxed: the layers around it (the
-    /// retry loop, the caller's own futures) would otherwise copy it each time they are built.
-    /// The request context (method, path) is added by the caller, so the box borrows nothing.
+    /// One request and response, boxed: the layers around it (the attempt timeout, the retry
+    /// loop, the caller's own futures) would otherwise copy it each time they are built. The
+    /// request context (method, path) is added by the caller, so the box borrows nothing.
     pub(crate) fn exchange(
         &self,
         stream: bool,
@@ -531,13 +537,7 @@ impl Prepared {
                 Err(Error::http_status(status, headers, &body))
             }
         };
-        match self.attempt_timeout {
-            Some(limit) => Box::pin(
-                tokio::time::timeout(limit, exchange)
-                    .map(move |r| r.unwrap_or_else(|_| Err(Error::attempt_timeout(limit)))),
-            ),
-            None => Box::pin(exchange),
-        }
+        Box::pin(exchange)
     }
 }
 

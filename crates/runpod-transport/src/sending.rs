@@ -14,7 +14,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
 
 use crate::request::{Outcome, Prepared};
 use crate::{Error, Response};
@@ -35,8 +37,12 @@ pub(crate) struct Running {
 enum State {
     /// Not polled yet: nothing starts (no timer, no connection) before the first poll.
     Idle,
-    /// The first attempt.
-    First(Boxed<Result<Outcome, Error>>),
+    /// The first attempt, and its timer when it has a timeout. The timer is beside the exchange
+    /// rather than around it: wrapping the exchange would copy it into the wrapper.
+    First {
+        exchange: Boxed<Result<Outcome, Error>>,
+        timer: Option<(Pin<Box<Sleep>>, Duration)>,
+    },
     /// The retry loop after a failed first attempt, or every attempt under an operation
     /// timeout. Hands the prepared request back.
     Slow(Boxed<(Box<Prepared>, Result<Outcome, Error>)>),
@@ -124,15 +130,27 @@ impl Future for Running {
                         }
                         None => {
                             span.record("attempt", 1);
-                            let first = owned.exchange(*stream);
+                            let exchange = owned.exchange(*stream);
+                            let timer = owned
+                                .attempt_timeout
+                                .map(|limit| (Box::pin(tokio::time::sleep(limit)), limit));
                             *prepared = Some(owned);
-                            State::First(first)
+                            State::First { exchange, timer }
                         }
                     };
                     continue;
                 }
-                State::First(exchange) => {
-                    let result = ready!(exchange.as_mut().poll(cx));
+                State::First { exchange, timer } => {
+                    let result = match exchange.as_mut().poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => match timer {
+                            Some((sleep, limit)) => {
+                                ready!(sleep.as_mut().poll(cx));
+                                Err(Error::attempt_timeout(*limit))
+                            }
+                            None => return Poll::Pending,
+                        },
+                    };
                     if let Some(status) = crate::request::status_of(&result) {
                         span.record("status", status.as_u16());
                     }
