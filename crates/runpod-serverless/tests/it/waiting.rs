@@ -1,9 +1,10 @@
 //! Waiting for jobs: outcomes, timeouts, runsync falling back to polling.
 
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use httpmock::MockServer;
-use runpod_serverless::JobStatus;
+use runpod_serverless::{JobStatus, PollPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -183,6 +184,37 @@ async fn awaiting_a_handle_yields_its_output() {
             .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn dropping_a_wait_stops_polling() {
+    let server = MockServer::start_async().await;
+    let busy = status_answers(&server, "j", job("j", "IN_PROGRESS")).await;
+    let handle = client(&server)
+        .endpoint(EP)
+        .job("j")
+        .with_poll_policy(PollPolicy::fixed(Duration::from_millis(5)));
+    // Both waits are dropped by the timeout while still polling.
+    let waited = tokio::time::timeout(Duration::from_millis(100), handle.wait()).await;
+    assert!(waited.is_err());
+    let awaited = tokio::time::timeout(Duration::from_millis(100), handle.into_future()).await;
+    assert!(awaited.is_err());
+    let polls = busy.calls_async().await;
+    assert!(polls >= 4, "{polls}");
+    // Sixty poll intervals of real time: a poller left running would have hit the mock again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(busy.calls_async().await, polls);
+}
+
+#[tokio::test]
+async fn a_wait_not_polled_sends_nothing() {
+    let server = MockServer::start_async().await;
+    let busy = status_answers(&server, "j", job("j", "IN_PROGRESS")).await;
+    let handle = client(&server).endpoint(EP).job("j");
+    let (_wait, _output) = (handle.wait(), handle.clone().into_future());
+    let _status = handle.status();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    busy.assert_calls_async(0).await;
 }
 
 #[tokio::test]
