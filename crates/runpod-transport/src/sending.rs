@@ -3,19 +3,18 @@
 //!
 //! Every layer of `async` around a request is built, and its bytes copied, once per request, and
 //! a client waiting on thousands of jobs makes thousands of requests a second. Here the common
-//! case, one attempt that succeeds, is one small struct around the boxed exchange: the prepared
-//! request is boxed once, and the retry loop and the operation timeout are boxed futures entered
-//! only when they are needed.
+//! case, one attempt that succeeds, is one small struct around the boxed exchange and its timer:
+//! the prepared request is boxed once, and the retry loop and the operation timeout are boxed
+//! futures entered only when they are needed.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-
-use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use tokio::time::{Instant, Sleep};
 
 use crate::request::{Outcome, Prepared};
