@@ -20,11 +20,16 @@ use crate::rate_limit::{Permit, Route};
 /// (COMPLETED) or the error that ended the wait. Dropping it stops the polling.
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitFuture {
+    watch: Watch,
+    span: tracing::Span,
+    state: State,
+}
+
+/// What a wait knows of its job between polls.
+struct Watch {
     job: JobHandle,
     backoff: Backoff,
     last_status: Option<JobStatus>,
-    span: tracing::Span,
-    state: State,
 }
 
 enum State {
@@ -43,14 +48,18 @@ enum State {
 impl WaitFuture {
     pub(crate) fn new(job: JobHandle) -> Self {
         Self {
-            backoff: Backoff::new(job.poll_policy()),
             span: job.span(Route::Status),
-            job,
-            last_status: None,
+            watch: Watch {
+                backoff: Backoff::new(job.poll_policy()),
+                job,
+                last_status: None,
+            },
             state: State::Ask,
         }
     }
+}
 
+impl Watch {
     fn request(&self, permit: Option<Permit>) -> State {
         let request = self
             .job
@@ -105,7 +114,7 @@ impl WaitFuture {
 impl fmt::Debug for WaitFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitFuture")
-            .field("job", &self.job)
+            .field("job", &self.watch.job)
             .finish_non_exhaustive()
     }
 }
@@ -114,43 +123,42 @@ impl Future for WaitFuture {
     type Output = Result<JobState>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let span = this.span.clone();
+        let Self { watch, span, state } = self.get_mut();
         let _entered = span.enter();
         loop {
-            match &mut this.state {
+            match state {
                 State::Ask => {
-                    this.state =
-                        match this.job.shared().limiter_handle() {
+                    *state =
+                        match watch.job.shared().limiter_handle() {
                             Some(limiter) => State::Queued(Box::pin(async move {
                                 limiter.acquire(Route::Status).await
                             })),
-                            None => this.request(None),
+                            None => watch.request(None),
                         };
                 }
                 State::Queued(permit) => {
                     let permit = ready!(permit.as_mut().poll(cx));
-                    this.state = this.request(Some(permit));
+                    *state = watch.request(Some(permit));
                 }
                 State::Asking { request, .. } => {
                     let answer = ready!(Pin::new(request).poll(cx));
-                    this.state = State::Done;
-                    match this.on_answer(answer) {
+                    *state = State::Done;
+                    match watch.on_answer(answer) {
                         Ok(end) => return Poll::Ready(end),
                         Err(delay) => {
-                            this.state = State::Sleeping(Box::pin(tokio::time::sleep(delay)));
+                            *state = State::Sleeping(Box::pin(tokio::time::sleep(delay)));
                         }
                     }
                 }
                 State::Sleeping(sleep) => {
                     ready!(sleep.as_mut().poll(cx));
-                    this.state = State::Ask;
+                    *state = State::Ask;
                 }
                 State::Done => {
                     return Poll::Ready(Err(Error::invalid_input(
                         "a wait was polled after it completed",
                     )
-                    .with_job_id(this.job.id())));
+                    .with_job_id(watch.job.id())));
                 }
             }
         }
@@ -175,7 +183,7 @@ impl OutputFuture {
 impl fmt::Debug for OutputFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutputFuture")
-            .field("job", &self.wait.job)
+            .field("job", &self.wait.watch.job)
             .finish_non_exhaustive()
     }
 }
