@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::job::JobHandle;
 use crate::poll::PollPolicy;
-use crate::rate_limit::{EndpointLimiter, Route};
+use crate::rate_limit::{EndpointLimiter, Permit, Route};
 use crate::routes;
 use crate::run::{RunRequest, RunSyncRequest};
 
@@ -89,17 +89,22 @@ impl EndpointShared {
         self.limiter.as_ref()
     }
 
-    /// The rate limiter, for futures that outlive a borrow of the endpoint.
-    pub(crate) fn limiter_handle(&self) -> Option<Arc<EndpointLimiter>> {
-        self.limiter.clone()
-    }
-
     /// A request to `{base}/{path}` (`path` already escaped).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         match &self.parsed_base {
             Some(base) => self.http.request_below(method, base, path),
             None => self.http.request(method, format!("{}/{path}", self.base)),
         }
+    }
+
+    /// The wait for the rate limiter to let one `route` request through, or `None` without a
+    /// limiter. Owns what it needs, so that named futures can hold it (boxed).
+    pub(crate) fn queue(
+        &self,
+        route: Route,
+    ) -> Option<impl Future<Output = Permit> + Send + 'static> {
+        let limiter = self.limiter.clone()?;
+        Some(async move { limiter.acquire(route).await })
     }
 
     /// A request to `{base}/{route}/{job id}`, the id escaped.
@@ -117,10 +122,10 @@ impl EndpointShared {
         route: Route,
         build: impl FnOnce(&Self) -> RequestBuilder + Send + 'a,
     ) -> impl Future<Output = Result<T>> + Send + 'a {
-        match &self.limiter {
+        match self.queue(route) {
             None => Either::Left(build(self).send_json()),
-            Some(limiter) => Either::Right(async move {
-                let _permit = limiter.acquire(route).await;
+            Some(queued) => Either::Right(async move {
+                let _permit = queued.await;
                 build(self).send_json().await
             }),
         }

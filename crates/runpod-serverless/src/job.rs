@@ -96,12 +96,9 @@ impl JobHandle {
     /// `is_not_found()` for an unknown job or one whose results or TTL expired; other transport
     /// and HTTP errors. Every error carries the job id (`job_id()`).
     pub fn status(&self) -> impl Future<Output = Result<JobState>> + Send + '_ {
-        // Not an `async fn`: waiting polls this once per status, and an `async` layer would be
-        // one more copy of the request's future each time.
+        // Not an `async fn`: an `async` layer would be one more copy of the request's future.
         self.endpoint
-            .call(Route::Status, |ep| {
-                ep.job_request(Method::GET, "status", &self.id)
-            })
+            .call(Route::Status, |_| self.status_request())
             .map(|result| result.map_err(|e| e.with_job_id(&*self.id)))
     }
 
@@ -227,6 +224,11 @@ impl JobHandle {
 
     pub(crate) fn shared(&self) -> &EndpointShared {
         &self.endpoint
+    }
+
+    /// `GET /status/{id}`, for [`status`](Self::status) and waits.
+    pub(crate) fn status_request(&self) -> runpod_transport::RequestBuilder {
+        self.endpoint.job_request(Method::GET, "status", &self.id)
     }
 
     /// The span of one operation on this job. Span names must be literals, hence the match.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use runpod_transport::{Error, JsonFuture, Method, Result};
+use runpod_transport::{Error, JsonFuture, Result};
 use runpod_types::serverless::{JobState, JobStatus};
 use serde_json::Value;
 use tokio::time::Sleep;
@@ -61,14 +61,9 @@ impl WaitFuture {
 
 impl Watch {
     fn request(&self, permit: Option<Permit>) -> State {
-        let request = self
-            .job
-            .shared()
-            .job_request(Method::GET, "status", self.job.id())
-            .send_json();
         State::Asking {
             _permit: permit,
-            request,
+            request: self.job.status_request().send_json(),
         }
     }
 
@@ -128,13 +123,10 @@ impl Future for WaitFuture {
         loop {
             match state {
                 State::Ask => {
-                    *state =
-                        match watch.job.shared().limiter_handle() {
-                            Some(limiter) => State::Queued(Box::pin(async move {
-                                limiter.acquire(Route::Status).await
-                            })),
-                            None => watch.request(None),
-                        };
+                    *state = match watch.job.shared().queue(Route::Status) {
+                        Some(queued) => State::Queued(Box::pin(queued)),
+                        None => watch.request(None),
+                    };
                 }
                 State::Queued(permit) => {
                     let permit = ready!(permit.as_mut().poll(cx));
@@ -142,6 +134,7 @@ impl Future for WaitFuture {
                 }
                 State::Asking { request, .. } => {
                     let answer = ready!(Pin::new(request).poll(cx));
+                    // Drops the request and its permit before any sleep.
                     *state = State::Done;
                     match watch.on_answer(answer) {
                         Ok(end) => return Poll::Ready(end),

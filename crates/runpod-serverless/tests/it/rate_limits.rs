@@ -1,5 +1,6 @@
 //! The client-side limiter in front of real requests.
 
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use httpmock::MockServer;
@@ -36,6 +37,40 @@ async fn limits_space_requests_across_clones_of_the_client() {
     a.status().await.unwrap();
     assert!(started.elapsed() >= window, "{:?}", started.elapsed());
     status.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn waits_go_through_the_limiter_too() {
+    let server = MockServer::start_async().await;
+    let status = server
+        .mock_async(|when, then| {
+            when.method("GET").path(path("status/j"));
+            then.status(200).json_body(job("j", "IN_QUEUE"));
+        })
+        .await;
+    let window = Duration::from_millis(400);
+    // A client (and limiter) of its own for each wait: a cancelled wait's reserved slot stays
+    // taken in its window.
+    let job = || {
+        ServerlessClient::builder()
+            .with_config(config(&server))
+            .with_poll_policy(fast_poll())
+            .with_rate_limits(
+                RateLimits::disabled().with_limit(Route::Status, Some(RouteLimit::new(2, window))),
+            )
+            .build()
+            .unwrap()
+            .endpoint(EP)
+            .job("j")
+    };
+    // Unlimited, the fast poll would ask dozens of times in 300 ms; the limiter lets two
+    // through per window, for `wait()` and `handle.await` alike.
+    let waited = job().wait_with_timeout(Duration::from_millis(300)).await;
+    assert!(waited.unwrap_err().is_timeout());
+    status.assert_calls_async(2).await;
+    let awaited = tokio::time::timeout(Duration::from_millis(300), job().into_future()).await;
+    assert!(awaited.is_err());
+    status.assert_calls_async(4).await;
 }
 
 #[test]
