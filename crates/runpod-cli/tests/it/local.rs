@@ -1,30 +1,27 @@
 //! `runpod local serve`: the runpod-local server as a subcommand.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use crate::support::{Cli, KEY};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_serve_prints_the_environment_and_serves_jobs() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runpod"))
-        .args([
-            "local",
-            "serve",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            "--endpoint-id",
-            "ep-local",
-        ])
+/// `runpod local serve` on a free port with the test key and `extra` flags, stdout piped.
+fn serve(extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_runpod"))
+        .args(["local", "serve", "--port", "0", "--api-key", KEY])
+        .args(extra)
         .env_remove("RUNPOD_LOCAL_API_KEY")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serve_prints_the_environment_and_serves_jobs() {
+    let mut child = serve(&["--endpoint-id", "ep-local"]);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
     // The announcement is 8 lines: `listening on`, 6 worker variables, the client base URL.
@@ -86,15 +83,7 @@ async fn local_serve_prints_the_environment_and_serves_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_serve_with_echo_answers_jobs_without_a_worker() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runpod"))
-        .args(["local", "serve", "--port", "0", "--api-key", KEY, "--echo"])
-        .env_remove("RUNPOD_LOCAL_API_KEY")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&["--echo"]);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
