@@ -6,17 +6,12 @@ use std::time::Duration;
 use httpmock::MockServer;
 use runpod_serverless::{Config, RateLimits, Route, RouteLimit, ServerlessClient};
 
-use crate::support::{EP, config, fast_poll, job, path};
+use crate::support::{EP, config, fast_poll, job, status_answers};
 
 #[tokio::test]
 async fn limits_space_requests_across_clones_of_the_client() {
     let server = MockServer::start_async().await;
-    let status = server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("status/j"));
-            then.status(200).json_body(job("j", "IN_QUEUE"));
-        })
-        .await;
+    let status = status_answers(&server, "j", job("j", "IN_QUEUE")).await;
     let window = Duration::from_millis(300);
     let client = ServerlessClient::builder()
         .with_config(config(&server))
@@ -42,12 +37,7 @@ async fn limits_space_requests_across_clones_of_the_client() {
 #[tokio::test]
 async fn waits_go_through_the_limiter_too() {
     let server = MockServer::start_async().await;
-    let status = server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("status/j"));
-            then.status(200).json_body(job("j", "IN_QUEUE"));
-        })
-        .await;
+    let status = status_answers(&server, "j", job("j", "IN_QUEUE")).await;
     let window = Duration::from_millis(400);
     // A client (and limiter) of its own for each wait: a cancelled wait's reserved slot stays
     // taken in its window.

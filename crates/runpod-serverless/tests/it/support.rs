@@ -142,6 +142,17 @@ pub(crate) async fn calls_at_least(mock: &Mock<'_>, n: usize) {
     }
 }
 
+/// `GET /status/{id}` answering 200 with `body`.
+pub(crate) async fn status_answers<'a>(server: &'a MockServer, id: &str, body: Value) -> Mock<'a> {
+    let p = path(&format!("status/{id}"));
+    server
+        .mock_async(|when, then| {
+            when.method("GET").path(p);
+            then.status(200).json_body(body);
+        })
+        .await
+}
+
 /// A job object as the queue API returns it.
 pub(crate) fn job(id: &str, status: &str) -> Value {
     serde_json::json!({"id": id, "status": status})

@@ -8,17 +8,7 @@ use runpod_serverless::{JobStatus, PollPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::support::{EP, calls_at_least, client, job, path};
-
-async fn status_answers<'a>(server: &'a MockServer, id: &str, body: Value) -> httpmock::Mock<'a> {
-    let p = path(&format!("status/{id}"));
-    server
-        .mock_async(|when, then| {
-            when.method("GET").path(p);
-            then.status(200).json_body(body);
-        })
-        .await
-}
+use crate::support::{EP, calls_at_least, client, job, path, status_answers};
 
 #[tokio::test]
 async fn wait_polls_through_pending_states_until_completed() {
