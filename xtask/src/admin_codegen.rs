@@ -660,6 +660,22 @@ impl Gen {
         }
         out.push_str("            options: CallOptions::default() }\n    }\n\n");
 
+        // A body that has required fields can also be given whole (`create_from(body)`), so a
+        // caller holding a complete request never passes placeholders that the body replaces.
+        if let Some(schema) = op.body.as_ref().filter(|_| body_fields.iter().any(is_required)) {
+            let params = &ctor_args[..ctor_args.len() - body_inits.len()];
+            let _ = writeln!(
+                out,
+                "    pub(crate) fn from_body(client: AdminClient{}, body: rest::{schema}) -> Self {{",
+                params.iter().map(|a| format!(", {a}")).collect::<String>()
+            );
+            let _ = writeln!(out, "        Self {{ client,");
+            for i in &ctor_inits {
+                let _ = writeln!(out, "            {i},");
+            }
+            out.push_str("            body, options: CallOptions::default() }\n    }\n\n");
+        }
+
         // Setters for optional parameters.
         for p in op.params.iter().filter(|p| !p.required) {
             let param_doc = p
@@ -923,6 +939,7 @@ fn groups_rs(ops: &[Op]) -> Result<String> {
                 args.push(format!("{}: {arg}", p.ident));
                 pass.push(p.ident.clone());
             }
+            let (params, params_pass) = (args.clone(), pass.clone());
             for f in op.body_fields.iter().filter(|f| is_required(f)) {
                 args.push(format!("{}: {}", f.ident, setter_arg(&f.ty, "rest").0));
                 pass.push(f.ident.clone());
@@ -941,6 +958,21 @@ fn groups_rs(ops: &[Op]) -> Result<String> {
                 op.builder,
                 pass.iter().map(|a| format!(", {a}")).collect::<String>(),
             );
+            if let Some(schema) = op.body.as_ref().filter(|_| op.body_fields.iter().any(is_required)) {
+                let _ = writeln!(
+                    out,
+                    "    /// {}, from a whole request body: `{} {}`. See [`{}`].\n    pub fn {}_from(&self{}, body: rest::{schema}) -> {} {{\n        {}::from_body(self.client.clone(){}, body)\n    }}\n",
+                    summary.trim_end_matches('.'),
+                    op.method,
+                    op.path,
+                    op.builder,
+                    op.group_method,
+                    params.iter().map(|a| format!(", {a}")).collect::<String>(),
+                    op.builder,
+                    op.builder,
+                    params_pass.iter().map(|a| format!(", {a}")).collect::<String>(),
+                );
+            }
         }
         out.push_str("}\n\n");
     }

@@ -63,6 +63,10 @@ impl Pods {
     pub fn create(&self, name: impl Into<String>) -> CreatePod {
         CreatePod::new(self.client.clone(), name)
     }
+    /// Create a pod, from a whole request body: `POST /v2/pods`. See [`CreatePod`].
+    pub fn create_from(&self, body: rest::CreatePodRequest) -> CreatePod {
+        CreatePod::from_body(self.client.clone(), body)
+    }
     /// Get a pod: `GET /v2/pods/{id}`. See [`GetPod`].
     pub fn get(&self, id: impl Into<String>) -> GetPod {
         GetPod::new(self.client.clone(), id)
@@ -82,6 +86,14 @@ impl Pods {
         action: impl Into<rest::PodAction>,
     ) -> ApplyPodAction {
         ApplyPodAction::new(self.client.clone(), id, action)
+    }
+    /// Trigger a pod state transition, from a whole request body: `POST /v2/pods/{id}/action`. See [`ApplyPodAction`].
+    pub fn action_from(
+        &self,
+        id: impl Into<String>,
+        body: rest::PodActionRequest,
+    ) -> ApplyPodAction {
+        ApplyPodAction::from_body(self.client.clone(), id, body)
     }
     /// Stream pod logs: `GET /v2/pods/{id}/logs`. See [`GetPodLogs`].
     pub fn logs(&self, id: impl Into<String>) -> GetPodLogs {
@@ -110,6 +122,10 @@ impl Endpoints {
         scaling: impl Into<rest::EndpointScaling>,
     ) -> CreateEndpoint {
         CreateEndpoint::new(self.client.clone(), name, type_, scaling)
+    }
+    /// Create a serverless endpoint, from a whole request body: `POST /v2/serverless`. See [`CreateEndpoint`].
+    pub fn create_from(&self, body: rest::CreateEndpointRequest) -> CreateEndpoint {
+        CreateEndpoint::from_body(self.client.clone(), body)
     }
     /// Get a serverless endpoint: `GET /v2/serverless/{id}`. See [`GetEndpoint`].
     pub fn get(&self, id: impl Into<String>) -> GetEndpoint {
@@ -162,6 +178,10 @@ impl Templates {
     ) -> CreateTemplate {
         CreateTemplate::new(self.client.clone(), name, image)
     }
+    /// Create a template, from a whole request body: `POST /v2/templates`. See [`CreateTemplate`].
+    pub fn create_from(&self, body: rest::CreateTemplateRequest) -> CreateTemplate {
+        CreateTemplate::from_body(self.client.clone(), body)
+    }
     /// Get a template: `GET /v2/templates/{id}`. See [`GetTemplate`].
     pub fn get(&self, id: impl Into<String>) -> GetTemplate {
         GetTemplate::new(self.client.clone(), id)
@@ -198,6 +218,13 @@ impl NetworkVolumes {
     ) -> CreateNetworkVolume {
         CreateNetworkVolume::new(self.client.clone(), name, size, data_center)
     }
+    /// Create a network volume, from a whole request body: `POST /v2/network-volumes`. See [`CreateNetworkVolume`].
+    pub fn create_from(
+        &self,
+        body: rest::CreateNetworkVolumeRequest,
+    ) -> CreateNetworkVolume {
+        CreateNetworkVolume::from_body(self.client.clone(), body)
+    }
     /// Get a network volume: `GET /v2/network-volumes/{id}`. See [`GetNetworkVolume`].
     pub fn get(&self, id: impl Into<String>) -> GetNetworkVolume {
         GetNetworkVolume::new(self.client.clone(), id)
@@ -233,6 +260,10 @@ impl Clusters {
         compute: impl Into<rest::ClusterCompute>,
     ) -> CreateCluster {
         CreateCluster::new(self.client.clone(), name, type_, compute)
+    }
+    /// Create a cluster, from a whole request body: `POST /v2/clusters`. See [`CreateCluster`].
+    pub fn create_from(&self, body: rest::CreateClusterRequest) -> CreateCluster {
+        CreateCluster::from_body(self.client.clone(), body)
     }
     /// Get a cluster: `GET /v2/clusters/{id}`. See [`GetCluster`].
     pub fn get(&self, id: impl Into<String>) -> GetCluster {
@@ -274,6 +305,10 @@ impl Registries {
     ) -> CreateRegistry {
         CreateRegistry::new(self.client.clone(), name, username, password)
     }
+    /// Create a container registry credential, from a whole request body: `POST /v2/registries`. See [`CreateRegistry`].
+    pub fn create_from(&self, body: rest::CreateRegistryRequest) -> CreateRegistry {
+        CreateRegistry::from_body(self.client.clone(), body)
+    }
     /// Get a container registry credential: `GET /v2/registries/{id}`. See [`GetRegistry`].
     pub fn get(&self, id: impl Into<String>) -> GetRegistry {
         GetRegistry::new(self.client.clone(), id)
@@ -289,6 +324,13 @@ impl Registries {
     /// Register an ECR delegation: `POST /v2/registries/delegations`. See [`CreateDelegation`].
     pub fn create_delegation(&self, resource: impl Into<String>) -> CreateDelegation {
         CreateDelegation::new(self.client.clone(), resource)
+    }
+    /// Register an ECR delegation, from a whole request body: `POST /v2/registries/delegations`. See [`CreateDelegation`].
+    pub fn create_delegation_from(
+        &self,
+        body: rest::CreateDelegationRequest,
+    ) -> CreateDelegation {
+        CreateDelegation::from_body(self.client.clone(), body)
     }
     /// Revoke an ECR delegation: `DELETE /v2/registries/delegations/{id}`. See [`RevokeDelegation`].
     pub fn revoke_delegation(&self, id: impl Into<String>) -> RevokeDelegation {
@@ -389,5 +431,12 @@ impl Account {
         keys: impl IntoIterator<Item = impl Into<String>>,
     ) -> UpdateSshKeys {
         UpdateSshKeys::new(self.client.clone(), keys)
+    }
+    /// Replace registered SSH public keys, from a whole request body: `PUT /v2/account/ssh-keys`. See [`UpdateSshKeys`].
+    pub fn update_ssh_keys_from(
+        &self,
+        body: rest::UpdateSshKeysRequest,
+    ) -> UpdateSshKeys {
+        UpdateSshKeys::from_body(self.client.clone(), body)
     }
 }

@@ -235,6 +235,13 @@ impl CreatePod {
             options: CallOptions::default(),
         }
     }
+    pub(crate) fn from_body(client: AdminClient, body: rest::CreatePodRequest) -> Self {
+        Self {
+            client,
+            body,
+            options: CallOptions::default(),
+        }
+    }
     /// Arguments passed to the container entrypoint
     pub fn args(mut self, value: impl Into<String>) -> Self {
         self.body.args = Some(value.into());
@@ -732,6 +739,18 @@ impl ApplyPodAction {
             options: CallOptions::default(),
         }
     }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        id: impl Into<String>,
+        body: rest::PodActionRequest,
+    ) -> Self {
+        Self {
+            client,
+            id: id.into(),
+            body,
+            options: CallOptions::default(),
+        }
+    }
     /// The request body as it stands.
     pub fn body(&self) -> &rest::PodActionRequest {
         &self.body
@@ -1028,6 +1047,16 @@ impl CreateEndpoint {
                 scaling: scaling.into(),
                 ..Default::default()
             },
+            options: CallOptions::default(),
+        }
+    }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateEndpointRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
             options: CallOptions::default(),
         }
     }
@@ -1850,6 +1879,16 @@ impl CreateTemplate {
             options: CallOptions::default(),
         }
     }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateTemplateRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
+            options: CallOptions::default(),
+        }
+    }
     /// Arguments passed to the container entrypoint
     pub fn args(mut self, value: impl Into<String>) -> Self {
         self.body.args = Some(value.into());
@@ -2367,6 +2406,16 @@ impl CreateNetworkVolume {
             options: CallOptions::default(),
         }
     }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateNetworkVolumeRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
+            options: CallOptions::default(),
+        }
+    }
     /// Storage tier for the volume. Optional. When omitted, the volume is
     /// provisioned using the requested data center's default (primary)
     /// storage tier. HIGH_PERFORMANCE provisions a high-performance (HPS)
@@ -2712,6 +2761,16 @@ impl CreateCluster {
                 compute: compute.into(),
                 ..Default::default()
             },
+            options: CallOptions::default(),
+        }
+    }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateClusterRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
             options: CallOptions::default(),
         }
     }
@@ -3175,6 +3234,16 @@ impl CreateRegistry {
             options: CallOptions::default(),
         }
     }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateRegistryRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
+            options: CallOptions::default(),
+        }
+    }
     /// The request body as it stands.
     pub fn body(&self) -> &rest::CreateRegistryRequest {
         &self.body
@@ -3423,6 +3492,16 @@ impl CreateDelegation {
                 resource: resource.into(),
                 ..Default::default()
             },
+            options: CallOptions::default(),
+        }
+    }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::CreateDelegationRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
             options: CallOptions::default(),
         }
     }
@@ -5117,6 +5196,16 @@ impl UpdateSshKeys {
             body: rest::UpdateSshKeysRequest {
                 keys: keys.into_iter().map(Into::into).collect(),
             },
+            options: CallOptions::default(),
+        }
+    }
+    pub(crate) fn from_body(
+        client: AdminClient,
+        body: rest::UpdateSshKeysRequest,
+    ) -> Self {
+        Self {
+            client,
+            body,
             options: CallOptions::default(),
         }
     }
