@@ -319,39 +319,191 @@ pub(crate) struct ContainerArgs {
     pub(crate) args: Option<String>,
 }
 
+/// The commands every cloud resource has, with `C` its create flags and `M` the commands only
+/// some resources have (`update`, pod actions). One grammar for all five resources; the help
+/// texts name each resource through [`RESOURCES`].
 #[derive(Debug, Subcommand)]
-pub(crate) enum TemplatesCommand {
-    /// List templates.
+pub(crate) enum Resource<C: Args, M: Subcommand> {
+    /// List them.
     List,
-    /// Show one template.
+    /// Show one.
     Get(IdArg),
-    /// Create a template.
-    Create {
-        /// Template name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        container: ContainerArgs,
-        /// A serverless template (for endpoints) rather than a pod template.
-        #[arg(long)]
-        serverless: bool,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Change a template.
-    Update {
-        #[command(flatten)]
-        id: IdArg,
-        /// New name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        container: ContainerArgs,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Delete a template.
+    /// Create one.
+    Create(C),
+    /// Delete one.
     Delete(IdArg),
+    #[command(flatten)]
+    More(M),
+}
+
+/// `update`, for the resources REST v2 can change.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Updatable<U: Args> {
+    /// Change one.
+    Update(Update<U>),
+}
+
+/// No commands beyond the common ones (registries: REST v2 has no update).
+#[derive(Debug, Subcommand)]
+pub(crate) enum NoMore {}
+
+/// An id and the flags that change it.
+#[derive(Debug, Args)]
+pub(crate) struct Update<U: Args> {
+    #[command(flatten)]
+    pub(crate) id: IdArg,
+    #[command(flatten)]
+    pub(crate) fields: U,
+}
+
+/// `runpod templates …`
+pub(crate) type TemplatesCommand = Resource<TemplateCreate, Updatable<NamedContainer>>;
+/// `runpod endpoints …`
+pub(crate) type EndpointsCommand = Resource<EndpointFields, Updatable<EndpointFields>>;
+/// `runpod pods …`
+pub(crate) type PodsCommand = Resource<PodCreate, PodMore>;
+/// `runpod volumes …`
+pub(crate) type VolumesCommand = Resource<VolumeCreate, Updatable<VolumeUpdate>>;
+/// `runpod registries …`
+pub(crate) type RegistriesCommand = Resource<RegistryCreate, NoMore>;
+
+/// Help texts of one resource's commands: `(command, subcommand, about)`. The common ones are
+/// made from the nouns; a resource's own wording replaces them.
+pub(crate) struct ResourceHelp {
+    pub(crate) command: &'static str,
+    pub(crate) one: &'static str,
+    pub(crate) many: &'static str,
+    pub(crate) own: &'static [(&'static str, &'static str)],
+    /// Longer help (`--help`) of some of the commands: `(subcommand, text)`.
+    pub(crate) long: &'static [(&'static str, &'static str)],
+}
+
+pub(crate) const RESOURCES: &[ResourceHelp] = &[
+    ResourceHelp {
+        command: "templates",
+        one: "template",
+        many: "templates",
+        own: &[],
+        long: &[],
+    },
+    ResourceHelp {
+        command: "endpoints",
+        one: "endpoint",
+        many: "serverless endpoints",
+        own: &[(
+            "create",
+            "Create a queue endpoint (scaling on queue delay, 4 s, unless --body says otherwise)",
+        )],
+        long: &[],
+    },
+    ResourceHelp {
+        command: "pods",
+        one: "pod",
+        many: "pods",
+        own: &[
+            ("delete", "Terminate a pod for good"),
+            ("update", "Change a pod (may restart it)"),
+        ],
+        long: &[(
+            "create",
+            "Create a pod. With several --gpu-type values they are tried in order, and a \
+failure that may have created the pod is checked before the next attempt, so at most one pod is \
+created.",
+        )],
+    },
+    ResourceHelp {
+        command: "volumes",
+        one: "network volume",
+        many: "network volumes",
+        own: &[("update", "Rename or grow a network volume")],
+        long: &[],
+    },
+    ResourceHelp {
+        command: "registries",
+        one: "container registry credential",
+        many: "container registry credentials",
+        own: &[
+            ("get", "Show one credential (without its password)"),
+            (
+                "create",
+                "Store a registry credential; the password is read without echo, or from stdin",
+            ),
+        ],
+        long: &[],
+    },
+];
+
+impl Cli {
+    /// The grammar with every resource's help texts filled in; parsing and completions use it.
+    pub(crate) fn grammar() -> clap::Command {
+        let mut cmd = <Self as clap::CommandFactory>::command();
+        for r in RESOURCES {
+            cmd = cmd.mut_subcommand(r.command, |mut c| {
+                let a = if r.one.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                let common = [
+                    ("list", format!("List {}", r.many)),
+                    ("get", format!("Show one {}", r.one)),
+                    ("create", format!("Create {a} {}", r.one)),
+                    ("update", format!("Change {a} {}", r.one)),
+                    ("delete", format!("Delete {a} {}", r.one)),
+                ];
+                // `update` sits between `create` and `delete`, as it always did, though it is
+                // declared with the commands only some resources have.
+                for (order, (sub, about)) in common.into_iter().enumerate() {
+                    let about = r
+                        .own
+                        .iter()
+                        .find(|(s, _)| *s == sub)
+                        .map_or(about, |(_, own)| (*own).to_owned());
+                    if c.find_subcommand(sub).is_some() {
+                        c = c.mut_subcommand(sub, |s| s.about(about).display_order(order));
+                    }
+                }
+                for (sub, text) in r.long {
+                    c = c.mut_subcommand(sub, |s| s.long_about(*text));
+                }
+                c
+            });
+        }
+        cmd
+    }
+
+    /// Parses the process's arguments with [`Cli::grammar`].
+    pub(crate) fn from_process_args() -> Result<Self, clap::Error> {
+        let matches = Self::grammar().try_get_matches()?;
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+    }
+}
+
+/// `templates create`.
+#[derive(Debug, Args)]
+pub(crate) struct TemplateCreate {
+    /// Template name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) container: ContainerArgs,
+    /// A serverless template (for endpoints) rather than a pod template.
+    #[arg(long)]
+    pub(crate) serverless: bool,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
+}
+
+/// A name and container settings: `templates update`, `pods update`.
+#[derive(Debug, Args)]
+pub(crate) struct NamedContainer {
+    /// New name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) container: ContainerArgs,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
 }
 
 /// Endpoint scaling and workers.
@@ -380,36 +532,16 @@ pub(crate) struct EndpointShape {
     pub(crate) network_volumes: Vec<String>,
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum EndpointsCommand {
-    /// List serverless endpoints.
-    List,
-    /// Show one endpoint.
-    Get(IdArg),
-    /// Create a queue endpoint (scaling on queue delay, 4 s, unless --body says otherwise).
-    Create {
-        /// Endpoint name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        shape: EndpointShape,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Change an endpoint.
-    Update {
-        #[command(flatten)]
-        id: IdArg,
-        /// New name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        shape: EndpointShape,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Delete an endpoint.
-    Delete(IdArg),
+/// `endpoints create` and `endpoints update`.
+#[derive(Debug, Args)]
+pub(crate) struct EndpointFields {
+    /// Endpoint name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) shape: EndpointShape,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
 }
 
 /// Secure or community cloud.
@@ -421,53 +553,35 @@ pub(crate) enum CloudArg {
     Community,
 }
 
+/// `pods create`.
+#[derive(Debug, Args)]
+pub(crate) struct PodCreate {
+    /// Pod name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) container: ContainerArgs,
+    /// GPU type id, e.g. "NVIDIA GeForce RTX 4090" (repeatable: tried in order).
+    #[arg(long = "gpu-type", value_name = "ID")]
+    pub(crate) gpu_types: Vec<String>,
+    /// GPUs.
+    #[arg(long, value_name = "N")]
+    pub(crate) gpu_count: Option<i64>,
+    /// Cloud tier.
+    #[arg(long, value_enum)]
+    pub(crate) cloud: Option<CloudArg>,
+    /// Template to base the pod on.
+    #[arg(long, value_name = "ID")]
+    pub(crate) template_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
+}
+
+/// The pod commands beyond the common ones.
 #[derive(Debug, Subcommand)]
-pub(crate) enum PodsCommand {
-    /// List pods.
-    List,
-    /// Show one pod.
-    Get(IdArg),
-    /// Create a pod.
-    #[command(
-        long_about = "Create a pod. With several --gpu-type values they are tried in order, and a \
-failure that may have created the pod is checked before the next attempt, so at most one pod is \
-created."
-    )]
-    Create {
-        /// Pod name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        container: ContainerArgs,
-        /// GPU type id, e.g. "NVIDIA GeForce RTX 4090" (repeatable: tried in order).
-        #[arg(long = "gpu-type", value_name = "ID")]
-        gpu_types: Vec<String>,
-        /// GPUs.
-        #[arg(long, value_name = "N")]
-        gpu_count: Option<i64>,
-        /// Cloud tier.
-        #[arg(long, value_enum)]
-        cloud: Option<CloudArg>,
-        /// Template to base the pod on.
-        #[arg(long, value_name = "ID")]
-        template_id: Option<String>,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Change a pod (may restart it).
-    Update {
-        #[command(flatten)]
-        id: IdArg,
-        /// New name.
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        container: ContainerArgs,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Terminate a pod for good.
-    Delete(IdArg),
+pub(crate) enum PodMore {
+    /// Change a pod.
+    Update(Update<NamedContainer>),
     /// Start a stopped pod.
     Start(IdArg),
     /// Stop a running pod (its volume is kept).
@@ -492,60 +606,44 @@ for a moment."
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum VolumesCommand {
-    /// List network volumes.
-    List,
-    /// Show one network volume.
-    Get(IdArg),
-    /// Create a network volume.
-    Create {
-        /// Volume name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Data center id, e.g. EU-RO-1.
-        #[arg(long, value_name = "ID")]
-        data_center: Option<String>,
-        /// Size in GB.
-        #[arg(long, value_name = "GB")]
-        size: Option<i64>,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Rename or grow a network volume.
-    Update {
-        #[command(flatten)]
-        id: IdArg,
-        /// New name.
-        #[arg(long)]
-        name: Option<String>,
-        /// New size in GB (volumes only grow).
-        #[arg(long, value_name = "GB")]
-        size: Option<i64>,
-        #[command(flatten)]
-        body: BodyArg,
-    },
-    /// Delete a network volume.
-    Delete(IdArg),
+/// `volumes create`.
+#[derive(Debug, Args)]
+pub(crate) struct VolumeCreate {
+    /// Volume name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Data center id, e.g. EU-RO-1.
+    #[arg(long, value_name = "ID")]
+    pub(crate) data_center: Option<String>,
+    /// Size in GB.
+    #[arg(long, value_name = "GB")]
+    pub(crate) size: Option<i64>,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum RegistriesCommand {
-    /// List container registry credentials.
-    List,
-    /// Show one credential (without its password).
-    Get(IdArg),
-    /// Store a registry credential; the password is read without echo, or from stdin.
-    Create {
-        /// Credential name.
-        #[arg(long)]
-        name: String,
-        /// Registry user name.
-        #[arg(long)]
-        username: String,
-    },
-    /// Delete a credential.
-    Delete(IdArg),
+/// `volumes update`.
+#[derive(Debug, Args)]
+pub(crate) struct VolumeUpdate {
+    /// New name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// New size in GB (volumes only grow).
+    #[arg(long, value_name = "GB")]
+    pub(crate) size: Option<i64>,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
+}
+
+/// `registries create`.
+#[derive(Debug, Args)]
+pub(crate) struct RegistryCreate {
+    /// Credential name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Registry user name.
+    #[arg(long)]
+    pub(crate) username: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -626,11 +724,10 @@ fn duration(value: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     #[test]
     fn the_grammar_is_consistent() {
-        Cli::command().debug_assert();
+        Cli::grammar().debug_assert();
     }
 
     #[test]

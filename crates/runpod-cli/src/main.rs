@@ -18,14 +18,12 @@ mod table;
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 use crate::cli::Cli;
 use crate::error::{CliError, ExitClass};
 
 fn main() -> ExitCode {
     quiet_panics();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_process_args() {
         Ok(cli) => cli,
         // Help and --version are "errors" that clap prints to stdout with code 0.
         Err(err) => {

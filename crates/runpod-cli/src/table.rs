@@ -10,6 +10,17 @@ const MIN_COLUMN: usize = 6;
 /// Fields shown before the others in [`Table::fields`].
 const FIRST: [&str; 3] = ["id", "name", "status"];
 
+/// What a column holds, which decides how its cells are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    /// Left-aligned text.
+    Text,
+    /// Right-aligned numbers (amounts, sizes).
+    Number,
+    /// A state, coloured by what it means.
+    Status,
+}
+
 /// A table of text cells.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table {
@@ -51,17 +62,17 @@ impl Table {
         table
     }
 
-    /// Right-aligns a column (numbers).
-    pub(crate) fn align_right(mut self, column: usize) -> Self {
-        if let Some(r) = self.right.get_mut(column) {
-            *r = true;
+    /// Declares what a column holds: numbers align right, statuses are coloured.
+    pub(crate) fn kind(mut self, column: usize, kind: ColumnKind) -> Self {
+        match kind {
+            ColumnKind::Text => {}
+            ColumnKind::Number => {
+                if let Some(r) = self.right.get_mut(column) {
+                    *r = true;
+                }
+            }
+            ColumnKind::Status => self.status_column = Some(column),
         }
-        self
-    }
-
-    /// Colours a column's cells as statuses.
-    pub(crate) fn status_column(mut self, column: usize) -> Self {
-        self.status_column = Some(column);
         self
     }
 
@@ -232,7 +243,7 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> Table {
-        let mut t = Table::new(["id", "name", "price"]).align_right(2);
+        let mut t = Table::new(["id", "name", "price"]).kind(2, ColumnKind::Number);
         t.push(["a1", "NVIDIA GeForce RTX 4090", "0.69"]);
         t.push(["b22", "A100", "1.19"]);
         t
@@ -269,7 +280,7 @@ mod tests {
              b22  A100       1.19\n"
         );
         // Narrower still: every column down to a few characters, headers cut too.
-        let mut t = Table::new(["identifier", "long header"]).align_right(1);
+        let mut t = Table::new(["identifier", "long header"]).kind(1, ColumnKind::Number);
         t.push(["abcdefghijkl", "123456789012"]);
         assert_eq!(
             t.render(Some(14), Style::PLAIN),

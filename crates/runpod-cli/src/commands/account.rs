@@ -7,7 +7,7 @@ use crate::cli::{BillingArgs, Bucket, GpusCommand};
 use crate::context::Context;
 use crate::error::{CliResult, Doing};
 use crate::output::to_value;
-use crate::table::{Table, at, cell};
+use crate::table::{ColumnKind, Table, at, cell};
 
 pub(crate) async fn gpus(ctx: &Context, command: GpusCommand) -> CliResult {
     let admin = ctx.admin()?;
@@ -65,13 +65,12 @@ fn gpu_table(gpus: &[rest::GpuType], availability: bool) -> CliResult<Table> {
     if availability {
         headers.push("AVAILABILITY");
     }
-    let mut table = Table::new(headers)
-        .align_right(2)
-        .align_right(3)
-        .align_right(4)
-        .align_right(5);
+    let mut table = Table::new(headers);
+    for i in 2..=5 {
+        table = table.kind(i, ColumnKind::Number);
+    }
     if availability {
-        table = table.status_column(6);
+        table = table.kind(6, ColumnKind::Status);
     }
     for gpu in gpus {
         let value = to_value(gpu)?;
@@ -129,7 +128,7 @@ pub(crate) async fn billing(ctx: &Context, args: BillingArgs) -> CliResult {
         "OTHER $",
     ]);
     for i in 1..=5 {
-        table = table.align_right(i);
+        table = table.kind(i, ColumnKind::Number);
     }
     for record in &history.records {
         table.push(billing_row(&record.start_time, &to_value(record)?));

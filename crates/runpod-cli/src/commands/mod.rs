@@ -6,8 +6,7 @@ mod jobs;
 mod local;
 mod resources;
 
-use clap::CommandFactory as _;
-
+use self::resources::{Endpoints, Pods, Registries, Templates, Volumes};
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitClass};
@@ -19,18 +18,18 @@ pub(crate) async fn dispatch(cli: Cli) -> CliResult {
         Command::Run(args) => jobs::run(&ctx, args).await,
         Command::Job(command) => jobs::job(&ctx, command).await,
         Command::Endpoint(command) => jobs::endpoint(&ctx, command).await,
-        Command::Endpoints(command) => resources::endpoints(&ctx, command).await,
-        Command::Templates(command) => resources::templates(&ctx, command).await,
-        Command::Pods(command) => resources::pods(&ctx, command).await,
-        Command::Volumes(command) => resources::volumes(&ctx, command).await,
-        Command::Registries(command) => resources::registries(&ctx, command).await,
+        Command::Endpoints(command) => resources::run::<Endpoints>(&ctx, command).await,
+        Command::Templates(command) => resources::run::<Templates>(&ctx, command).await,
+        Command::Pods(command) => resources::run::<Pods>(&ctx, command).await,
+        Command::Volumes(command) => resources::run::<Volumes>(&ctx, command).await,
+        Command::Registries(command) => resources::run::<Registries>(&ctx, command).await,
         Command::Gpus(command) => account::gpus(&ctx, command).await,
         Command::Billing(args) => account::billing(&ctx, args).await,
         Command::Account => account::account(&ctx).await,
         Command::Local(command) => local::run(&ctx, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "runpod", &mut script);
+            clap_complete::generate(shell, &mut Cli::grammar(), "runpod", &mut script);
             ctx.out.raw(&String::from_utf8_lossy(&script))
         }
     }

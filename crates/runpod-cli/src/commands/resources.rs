@@ -14,23 +14,52 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    CloudArg, ContainerArgs, EndpointShape, EndpointsCommand, PodsCommand, RegistriesCommand,
-    TemplatesCommand, VolumesCommand,
+    BodyArg, CloudArg, ContainerArgs, EndpointFields, EndpointShape, NamedContainer, NoMore,
+    PodCreate, PodMore, RegistryCreate, Resource, TemplateCreate, Updatable, Update, VolumeCreate,
+    VolumeUpdate,
 };
 use crate::context::Context;
 use crate::error::{CliError, CliResult, Doing};
 use crate::input;
 use crate::output::{Output, to_value};
-use crate::table::{Table, at};
+use crate::table::{ColumnKind, Table, at};
 
-/// A table column: header and how to read the cell from one item.
-type Column = (&'static str, fn(&Value) -> String);
+/// A table column: header, how its cells align and colour, and how to read one from an item.
+pub(crate) struct Column {
+    header: &'static str,
+    kind: ColumnKind,
+    read: fn(&Value) -> String,
+}
+
+const fn text(header: &'static str, read: fn(&Value) -> String) -> Column {
+    Column {
+        header,
+        kind: ColumnKind::Text,
+        read,
+    }
+}
+
+const fn number(header: &'static str, read: fn(&Value) -> String) -> Column {
+    Column {
+        header,
+        kind: ColumnKind::Number,
+        read,
+    }
+}
+
+const fn status(header: &'static str, read: fn(&Value) -> String) -> Column {
+    Column {
+        header,
+        kind: ColumnKind::Status,
+        read,
+    }
+}
 
 /// Without `--follow`, the log stream is over once it has been quiet this long.
 const LOG_IDLE: Duration = Duration::from_millis(1500);
 
 /// One admin call's client and message context.
-struct Admin {
+pub(crate) struct Admin {
     client: AdminClient,
     base: String,
 }
@@ -47,376 +76,514 @@ impl Admin {
     }
 }
 
-pub(crate) async fn templates(ctx: &Context, command: TemplatesCommand) -> CliResult {
-    const COLUMNS: &[Column] = &[
-        ("ID", |v| at(v, "/id")),
-        ("NAME", |v| at(v, "/name")),
-        ("IMAGE", |v| at(v, "/image")),
-        ("SERVERLESS", |v| at(v, "/serverless")),
-        ("CATEGORY", |v| at(v, "/category")),
-    ];
-    let admin = Admin::new(ctx)?;
-    let api = admin.client.templates();
-    match command {
-        TemplatesCommand::List => {
-            let doing = admin.doing("list templates".to_owned());
-            let list = api.list().send().await.map_err(doing.err())?;
-            print_list(&ctx.out, &list, "/templates", COLUMNS)
-        }
-        TemplatesCommand::Get(id) => {
-            let doing = admin.doing(format!("get template {}", id.id));
-            ctx.out
-                .object(&api.get(&id.id).send().await.map_err(doing.err())?)
-        }
-        TemplatesCommand::Create {
-            name,
-            container,
-            serverless,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.container(container);
-            if serverless {
-                fields.set("serverless", Some(true));
-            }
-            let request: rest::CreateTemplateRequest = fields.decode("template create")?;
-            let doing = admin.doing(format!("create template {}", request.name));
-            let created = api
-                .create("", "")
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&created)
-        }
-        TemplatesCommand::Update {
-            id,
-            name,
-            container,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.container(container);
-            let request: rest::UpdateTemplateRequest = fields.decode("template update")?;
-            let doing = admin.doing(format!("update template {}", id.id));
-            let updated = api
-                .update(&id.id)
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&updated)
-        }
-        TemplatesCommand::Delete(id) => {
-            let doing = admin.doing(format!("delete template {}", id.id));
-            api.delete(&id.id).send().await.map_err(doing.err())?;
-            print_deleted(&ctx.out, "template", &id.id)
-        }
+/// One kind of cloud resource: its nouns, its table, and the SDK calls behind the commands
+/// every resource has. [`run`] drives `list`, `get`, `create`, `delete` and the rest for all of
+/// them, so a resource is this table entry and nothing else.
+pub(crate) trait Kind {
+    /// In messages: `get template ID`.
+    const ONE: &'static str;
+    /// In messages: `list templates`.
+    const MANY: &'static str;
+    /// Where a list answer keeps its items.
+    const LIST_AT: &'static str;
+    const COLUMNS: &'static [Column];
+    /// The verb of `delete` in messages (pods are terminated).
+    const DELETE: &'static str = "delete";
+    type List: Serialize;
+    type Item: Serialize;
+    /// The `create` flags.
+    type Create: clap::Args;
+    /// The commands beyond the common ones.
+    type More: clap::Subcommand;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List>;
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item>;
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()>;
+    async fn create(ctx: &Context, admin: &Admin, flags: Self::Create) -> CliResult;
+    async fn more(ctx: &Context, admin: &Admin, command: Self::More) -> CliResult;
+}
+
+/// A resource created from a REST v2 body: `--body` first, flags on top.
+trait CreatedFromBody: Kind {
+    type Request: DeserializeOwned;
+    /// Fields the API requires that have a sensible default here (`--body` may override).
+    fn defaults(_fields: &mut Fields) {}
+    async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item>;
+}
+
+/// A resource REST v2 can change.
+trait Changed: Kind {
+    type Request: DeserializeOwned;
+    async fn send(
+        api: &AdminClient,
+        id: &str,
+        request: Self::Request,
+    ) -> runpod::Result<Self::Item>;
+}
+
+/// Flags that make (part of) a request body.
+trait Flags {
+    fn body(&self) -> &BodyArg;
+    fn apply(self, fields: &mut Fields);
+
+    fn into_fields(self) -> CliResult<Fields>
+    where
+        Self: Sized,
+    {
+        let mut fields = Fields::new(input::body(self.body().body.as_deref())?);
+        self.apply(&mut fields);
+        Ok(fields)
     }
 }
 
-pub(crate) async fn endpoints(ctx: &Context, command: EndpointsCommand) -> CliResult {
-    const COLUMNS: &[Column] = &[
-        ("ID", |v| at(v, "/id")),
-        ("NAME", |v| at(v, "/name")),
-        ("TYPE", |v| at(v, "/type")),
-        ("GPU POOLS", |v| at(v, "/gpu/pools")),
-        ("WORKERS", |v| {
+/// `runpod <resource> …` for every resource.
+pub(crate) async fn run<K: Kind>(
+    ctx: &Context,
+    command: Resource<K::Create, K::More>,
+) -> CliResult {
+    let admin = Admin::new(ctx)?;
+    match command {
+        Resource::List => {
+            let doing = admin.doing(format!("list {}", K::MANY));
+            let list = K::list(&admin.client).await.map_err(doing.err())?;
+            print_list(&ctx.out, &list, K::LIST_AT, K::COLUMNS)
+        }
+        Resource::Get(id) => {
+            let doing = admin.doing(format!("get {} {}", K::ONE, id.id));
+            let item = K::get(&admin.client, &id.id).await.map_err(doing.err())?;
+            ctx.out.object(&item)
+        }
+        Resource::Create(flags) => K::create(ctx, &admin, flags).await,
+        Resource::Delete(id) => {
+            let doing = admin.doing(format!("{} {} {}", K::DELETE, K::ONE, id.id));
+            K::delete(&admin.client, &id.id)
+                .await
+                .map_err(doing.err())?;
+            print_deleted(&ctx.out, K::ONE, &id.id)
+        }
+        Resource::More(command) => K::more(ctx, &admin, command).await,
+    }
+}
+
+async fn create_from_body<K: CreatedFromBody>(
+    ctx: &Context,
+    admin: &Admin,
+    flags: impl Flags,
+) -> CliResult {
+    let mut fields = flags.into_fields()?;
+    K::defaults(&mut fields);
+    let doing = admin.doing(format!("create {} {}", K::ONE, fields.name()));
+    let request: K::Request = fields.decode(&format!("{} create", K::ONE))?;
+    let created = K::send(&admin.client, request).await.map_err(doing.err())?;
+    ctx.out.object(&created)
+}
+
+async fn update<K: Changed, U: Flags + clap::Args>(
+    ctx: &Context,
+    admin: &Admin,
+    update: Update<U>,
+) -> CliResult {
+    let request: K::Request = update
+        .fields
+        .into_fields()?
+        .decode(&format!("{} update", K::ONE))?;
+    let id = update.id.id;
+    let doing = admin.doing(format!("update {} {id}", K::ONE));
+    let updated = K::send(&admin.client, &id, request)
+        .await
+        .map_err(doing.err())?;
+    ctx.out.object(&updated)
+}
+
+pub(crate) struct Templates;
+
+impl Kind for Templates {
+    const ONE: &'static str = "template";
+    const MANY: &'static str = "templates";
+    const LIST_AT: &'static str = "/templates";
+    const COLUMNS: &'static [Column] = &[
+        text("ID", |v| at(v, "/id")),
+        text("NAME", |v| at(v, "/name")),
+        text("IMAGE", |v| at(v, "/image")),
+        text("SERVERLESS", |v| at(v, "/serverless")),
+        text("CATEGORY", |v| at(v, "/category")),
+    ];
+    type List = rest::ListTemplatesResponse;
+    type Item = rest::Template;
+    type Create = TemplateCreate;
+    type More = Updatable<NamedContainer>;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
+        api.templates().list().send().await
+    }
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item> {
+        api.templates().get(id).send().await
+    }
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
+        api.templates().delete(id).send().await.map(drop)
+    }
+    async fn create(ctx: &Context, admin: &Admin, flags: TemplateCreate) -> CliResult {
+        create_from_body::<Self>(ctx, admin, flags).await
+    }
+    async fn more(ctx: &Context, admin: &Admin, command: Self::More) -> CliResult {
+        let Updatable::Update(u) = command;
+        update::<Self, _>(ctx, admin, u).await
+    }
+}
+
+impl CreatedFromBody for Templates {
+    type Request = rest::CreateTemplateRequest;
+    async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item> {
+        api.templates().create_from(request).send().await
+    }
+}
+
+impl Changed for Templates {
+    type Request = rest::UpdateTemplateRequest;
+    async fn send(
+        api: &AdminClient,
+        id: &str,
+        request: Self::Request,
+    ) -> runpod::Result<Self::Item> {
+        api.templates().update(id).set_body(request).send().await
+    }
+}
+
+pub(crate) struct Endpoints;
+
+impl Kind for Endpoints {
+    const ONE: &'static str = "endpoint";
+    const MANY: &'static str = "endpoints";
+    const LIST_AT: &'static str = "/endpoints";
+    const COLUMNS: &'static [Column] = &[
+        text("ID", |v| at(v, "/id")),
+        text("NAME", |v| at(v, "/name")),
+        text("TYPE", |v| at(v, "/type")),
+        text("GPU POOLS", |v| at(v, "/gpu/pools")),
+        text("WORKERS", |v| {
             format!("{}-{}", at(v, "/workers/min"), at(v, "/workers/max"))
         }),
-        ("IMAGE", |v| at(v, "/image")),
+        text("IMAGE", |v| at(v, "/image")),
     ];
-    let admin = Admin::new(ctx)?;
-    let api = admin.client.endpoints();
-    match command {
-        EndpointsCommand::List => {
-            let doing = admin.doing("list endpoints".to_owned());
-            let list = api.list().send().await.map_err(doing.err())?;
-            print_list(&ctx.out, &list, "/endpoints", COLUMNS)
-        }
-        EndpointsCommand::Get(id) => {
-            let doing = admin.doing(format!("get endpoint {}", id.id));
-            ctx.out
-                .object(&api.get(&id.id).send().await.map_err(doing.err())?)
-        }
-        EndpointsCommand::Create { name, shape, body } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            // The Python SDK's defaults: a queue endpoint scaling on a 4 s queue delay.
-            fields.default("type", json!("QUEUE"));
-            fields.default("scaling", json!({"type": "QUEUE_DELAY", "queueDelay": 4}));
-            fields.set("name", name);
-            fields.endpoint_shape(shape);
-            let request: rest::CreateEndpointRequest = fields.decode("endpoint create")?;
-            let doing = admin.doing(format!("create endpoint {}", request.name));
-            let created = api
-                .create(
-                    "",
-                    rest::EndpointType::Queue,
-                    rest::EndpointScaling::default(),
-                )
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&created)
-        }
-        EndpointsCommand::Update {
-            id,
-            name,
-            shape,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.endpoint_shape(shape);
-            let request: rest::UpdateEndpointRequest = fields.decode("endpoint update")?;
-            let doing = admin.doing(format!("update endpoint {}", id.id));
-            let updated = api
-                .update(&id.id)
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&updated)
-        }
-        EndpointsCommand::Delete(id) => {
-            let doing = admin.doing(format!("delete endpoint {}", id.id));
-            api.delete(&id.id).send().await.map_err(doing.err())?;
-            print_deleted(&ctx.out, "endpoint", &id.id)
-        }
+    type List = rest::ListEndpointsResponse;
+    type Item = rest::Endpoint;
+    type Create = EndpointFields;
+    type More = Updatable<EndpointFields>;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
+        api.endpoints().list().send().await
+    }
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item> {
+        api.endpoints().get(id).send().await
+    }
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
+        api.endpoints().delete(id).send().await.map(drop)
+    }
+    async fn create(ctx: &Context, admin: &Admin, flags: EndpointFields) -> CliResult {
+        create_from_body::<Self>(ctx, admin, flags).await
+    }
+    async fn more(ctx: &Context, admin: &Admin, command: Self::More) -> CliResult {
+        let Updatable::Update(u) = command;
+        update::<Self, _>(ctx, admin, u).await
     }
 }
 
-pub(crate) async fn pods(ctx: &Context, command: PodsCommand) -> CliResult {
-    const COLUMNS: &[Column] = &[
-        ("ID", |v| at(v, "/id")),
-        ("NAME", |v| at(v, "/name")),
-        ("STATUS", |v| at(v, "/status")),
-        ("GPU", |v| match v.pointer("/gpu/id") {
+impl CreatedFromBody for Endpoints {
+    type Request = rest::CreateEndpointRequest;
+    /// The Python SDK's defaults: a queue endpoint scaling on a 4 s queue delay.
+    fn defaults(fields: &mut Fields) {
+        fields.default("type", json!("QUEUE"));
+        fields.default("scaling", json!({"type": "QUEUE_DELAY", "queueDelay": 4}));
+    }
+    async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item> {
+        api.endpoints().create_from(request).send().await
+    }
+}
+
+impl Changed for Endpoints {
+    type Request = rest::UpdateEndpointRequest;
+    async fn send(
+        api: &AdminClient,
+        id: &str,
+        request: Self::Request,
+    ) -> runpod::Result<Self::Item> {
+        api.endpoints().update(id).set_body(request).send().await
+    }
+}
+
+pub(crate) struct Pods;
+
+impl Kind for Pods {
+    const ONE: &'static str = "pod";
+    const MANY: &'static str = "pods";
+    const LIST_AT: &'static str = "/pods";
+    const DELETE: &'static str = "terminate";
+    const COLUMNS: &'static [Column] = &[
+        text("ID", |v| at(v, "/id")),
+        text("NAME", |v| at(v, "/name")),
+        status("STATUS", |v| at(v, "/status")),
+        text("GPU", |v| match v.pointer("/gpu/id") {
             Some(Value::String(id)) => format!("{} x{}", id, at(v, "/gpu/count")),
             _ => "-".to_owned(),
         }),
-        ("$/H", |v| {
+        number("$/H", |v| {
             match v.pointer("/cost").and_then(Value::as_f64) {
                 Some(cost) => format!("{cost:.2}"),
                 None => "-".to_owned(),
             }
         }),
-        ("IMAGE", |v| at(v, "/image")),
+        text("IMAGE", |v| at(v, "/image")),
     ];
-    let admin = Admin::new(ctx)?;
-    let api = admin.client.pods();
-    match command {
-        PodsCommand::List => {
-            let doing = admin.doing("list pods".to_owned());
-            let list = api.list().send().await.map_err(doing.err())?;
-            print_list(&ctx.out, &list, "/pods", COLUMNS)
+    type List = rest::ListPodsResponse;
+    type Item = rest::Pod;
+    type Create = PodCreate;
+    type More = PodMore;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
+        api.pods().list().send().await
+    }
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item> {
+        api.pods().get(id).send().await
+    }
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
+        api.pods().delete(id).send().await.map(drop)
+    }
+
+    async fn create(ctx: &Context, admin: &Admin, flags: PodCreate) -> CliResult {
+        let mut fields = Fields::new(input::body(flags.body.body.as_deref())?);
+        fields.set("name", flags.name);
+        fields.container(flags.container);
+        fields.set("templateId", flags.template_id);
+        fields.set(
+            "cloud",
+            flags.cloud.map(|c| match c {
+                CloudArg::Secure => "SECURE",
+                CloudArg::Community => "COMMUNITY",
+            }),
+        );
+        if let Some(first) = flags.gpu_types.first() {
+            fields.set_path(&["gpu", "id"], json!(first));
         }
-        PodsCommand::Get(id) => {
-            let doing = admin.doing(format!("get pod {}", id.id));
-            ctx.out
-                .object(&api.get(&id.id).send().await.map_err(doing.err())?)
+        if let Some(count) = flags.gpu_count {
+            fields.set_path(&["gpu", "count"], json!(count));
         }
-        PodsCommand::Create {
-            name,
-            container,
-            gpu_types,
-            gpu_count,
-            cloud,
-            template_id,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.container(container);
-            fields.set("templateId", template_id);
-            fields.set(
-                "cloud",
-                cloud.map(|c| match c {
-                    CloudArg::Secure => "SECURE",
-                    CloudArg::Community => "COMMUNITY",
-                }),
-            );
-            if let Some(first) = gpu_types.first() {
-                fields.set_path(&["gpu", "id"], json!(first));
+        let request: rest::CreatePodRequest = fields.decode("pod create")?;
+        let doing = admin.doing(format!("create pod {}", request.name));
+        let create = admin.client.pods().create_from(request);
+        let pod = if flags.gpu_types.is_empty() {
+            create.safely().send().await
+        } else {
+            create.gpu_fallback(flags.gpu_types).send().await
+        }
+        .map_err(doing.err())?;
+        ctx.out.object(&pod.pod)
+    }
+
+    async fn more(ctx: &Context, admin: &Admin, command: PodMore) -> CliResult {
+        let api = admin.client.pods();
+        match command {
+            PodMore::Update(u) => update::<Self, _>(ctx, admin, u).await,
+            PodMore::Start(id) => {
+                let doing = admin.doing(format!("start pod {}", id.id));
+                let pod = api.start(&id.id).send().await.map_err(doing.err())?;
+                print_action(&ctx.out, "start", &id.id, pod.as_ref())
             }
-            if let Some(count) = gpu_count {
-                fields.set_path(&["gpu", "count"], json!(count));
+            PodMore::Stop(id) => {
+                let doing = admin.doing(format!("stop pod {}", id.id));
+                let pod = api.stop(&id.id).send().await.map_err(doing.err())?;
+                print_action(&ctx.out, "stop", &id.id, pod.as_ref())
             }
-            let request: rest::CreatePodRequest = fields.decode("pod create")?;
-            let doing = admin.doing(format!("create pod {}", request.name));
-            let create = api.create("").set_body(request);
-            let pod = if gpu_types.is_empty() {
-                create.safely().send().await
-            } else {
-                create.gpu_fallback(gpu_types).send().await
+            PodMore::Restart(id) => {
+                let doing = admin.doing(format!("restart pod {}", id.id));
+                let pod = api.restart(&id.id).send().await.map_err(doing.err())?;
+                print_action(&ctx.out, "restart", &id.id, pod.as_ref())
             }
-            .map_err(doing.err())?;
-            ctx.out.object(&pod.pod)
-        }
-        PodsCommand::Update {
-            id,
-            name,
-            container,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.container(container);
-            let request: rest::UpdatePodRequest = fields.decode("pod update")?;
-            let doing = admin.doing(format!("update pod {}", id.id));
-            let updated = api
-                .update(&id.id)
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&updated)
-        }
-        PodsCommand::Delete(id) => {
-            let doing = admin.doing(format!("terminate pod {}", id.id));
-            api.delete(&id.id).send().await.map_err(doing.err())?;
-            print_deleted(&ctx.out, "pod", &id.id)
-        }
-        PodsCommand::Start(id) => {
-            let doing = admin.doing(format!("start pod {}", id.id));
-            let pod = api.start(&id.id).send().await.map_err(doing.err())?;
-            print_action(&ctx.out, "start", &id.id, pod.as_ref())
-        }
-        PodsCommand::Stop(id) => {
-            let doing = admin.doing(format!("stop pod {}", id.id));
-            let pod = api.stop(&id.id).send().await.map_err(doing.err())?;
-            print_action(&ctx.out, "stop", &id.id, pod.as_ref())
-        }
-        PodsCommand::Restart(id) => {
-            let doing = admin.doing(format!("restart pod {}", id.id));
-            let pod = api.restart(&id.id).send().await.map_err(doing.err())?;
-            print_action(&ctx.out, "restart", &id.id, pod.as_ref())
-        }
-        PodsCommand::Logs { id, follow, tail } => {
-            let doing = admin.doing(format!("logs of pod {}", id.id));
-            let mut lines = std::pin::pin!(api.logs(&id.id).tail(tail).stream());
-            loop {
-                let next = if follow {
-                    lines.next().await
-                } else {
-                    match tokio::time::timeout(LOG_IDLE, lines.next()).await {
-                        Ok(next) => next,
-                        Err(_) => break,
+            PodMore::Logs { id, follow, tail } => {
+                let doing = admin.doing(format!("logs of pod {}", id.id));
+                let mut lines = std::pin::pin!(api.logs(&id.id).tail(tail).stream());
+                loop {
+                    let next = if follow {
+                        lines.next().await
+                    } else {
+                        match tokio::time::timeout(LOG_IDLE, lines.next()).await {
+                            Ok(next) => next,
+                            Err(_) => break,
+                        }
+                    };
+                    match next {
+                        Some(Ok(line)) if ctx.out.is_json() => ctx.out.json_line(&line)?,
+                        Some(Ok(line)) => ctx.out.line(&line.line)?,
+                        Some(Err(err)) => return Err(doing.fail(err)),
+                        None => break,
                     }
-                };
-                match next {
-                    Some(Ok(line)) if ctx.out.is_json() => ctx.out.json_line(&line)?,
-                    Some(Ok(line)) => ctx.out.line(&line.line)?,
-                    Some(Err(err)) => return Err(doing.fail(err)),
-                    None => break,
                 }
+                Ok(())
             }
-            Ok(())
         }
     }
 }
 
-pub(crate) async fn volumes(ctx: &Context, command: VolumesCommand) -> CliResult {
-    const COLUMNS: &[Column] = &[
-        ("ID", |v| at(v, "/id")),
-        ("NAME", |v| at(v, "/name")),
-        ("SIZE GB", |v| at(v, "/size")),
-        ("DATA CENTER", |v| at(v, "/dataCenter")),
-        ("TYPE", |v| at(v, "/type")),
+impl Changed for Pods {
+    type Request = rest::UpdatePodRequest;
+    async fn send(
+        api: &AdminClient,
+        id: &str,
+        request: Self::Request,
+    ) -> runpod::Result<Self::Item> {
+        api.pods().update(id).set_body(request).send().await
+    }
+}
+
+pub(crate) struct Volumes;
+
+impl Kind for Volumes {
+    const ONE: &'static str = "network volume";
+    const MANY: &'static str = "network volumes";
+    const LIST_AT: &'static str = "/networkVolumes";
+    const COLUMNS: &'static [Column] = &[
+        text("ID", |v| at(v, "/id")),
+        text("NAME", |v| at(v, "/name")),
+        number("SIZE GB", |v| at(v, "/size")),
+        text("DATA CENTER", |v| at(v, "/dataCenter")),
+        text("TYPE", |v| at(v, "/type")),
     ];
-    let admin = Admin::new(ctx)?;
-    let api = admin.client.network_volumes();
-    match command {
-        VolumesCommand::List => {
-            let doing = admin.doing("list network volumes".to_owned());
-            let list = api.list().send().await.map_err(doing.err())?;
-            print_list(&ctx.out, &list, "/networkVolumes", COLUMNS)
-        }
-        VolumesCommand::Get(id) => {
-            let doing = admin.doing(format!("get network volume {}", id.id));
-            ctx.out
-                .object(&api.get(&id.id).send().await.map_err(doing.err())?)
-        }
-        VolumesCommand::Create {
-            name,
-            data_center,
-            size,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.set("dataCenter", data_center);
-            fields.set("size", size);
-            let request: rest::CreateNetworkVolumeRequest = fields.decode("volume create")?;
-            let doing = admin.doing(format!("create network volume {}", request.name));
-            let created = api
-                .create("", 0, "")
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&created)
-        }
-        VolumesCommand::Update {
-            id,
-            name,
-            size,
-            body,
-        } => {
-            let mut fields = Fields::new(input::body(body.body.as_deref())?);
-            fields.set("name", name);
-            fields.set("size", size);
-            let request: rest::UpdateNetworkVolumeRequest = fields.decode("volume update")?;
-            let doing = admin.doing(format!("update network volume {}", id.id));
-            let updated = api
-                .update(&id.id)
-                .set_body(request)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&updated)
-        }
-        VolumesCommand::Delete(id) => {
-            let doing = admin.doing(format!("delete network volume {}", id.id));
-            api.delete(&id.id).send().await.map_err(doing.err())?;
-            print_deleted(&ctx.out, "network volume", &id.id)
+    type List = rest::ListNetworkVolumesResponse;
+    type Item = rest::NetworkVolume;
+    type Create = VolumeCreate;
+    type More = Updatable<VolumeUpdate>;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
+        api.network_volumes().list().send().await
+    }
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item> {
+        api.network_volumes().get(id).send().await
+    }
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
+        api.network_volumes().delete(id).send().await.map(drop)
+    }
+    async fn create(ctx: &Context, admin: &Admin, flags: VolumeCreate) -> CliResult {
+        create_from_body::<Self>(ctx, admin, flags).await
+    }
+    async fn more(ctx: &Context, admin: &Admin, command: Self::More) -> CliResult {
+        let Updatable::Update(u) = command;
+        update::<Self, _>(ctx, admin, u).await
+    }
+}
+
+impl CreatedFromBody for Volumes {
+    type Request = rest::CreateNetworkVolumeRequest;
+    async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item> {
+        api.network_volumes().create_from(request).send().await
+    }
+}
+
+impl Changed for Volumes {
+    type Request = rest::UpdateNetworkVolumeRequest;
+    async fn send(
+        api: &AdminClient,
+        id: &str,
+        request: Self::Request,
+    ) -> runpod::Result<Self::Item> {
+        api.network_volumes()
+            .update(id)
+            .set_body(request)
+            .send()
+            .await
+    }
+}
+
+pub(crate) struct Registries;
+
+impl Kind for Registries {
+    const ONE: &'static str = "registry";
+    const MANY: &'static str = "registries";
+    const LIST_AT: &'static str = "/registries";
+    const COLUMNS: &'static [Column] = &[
+        text("ID", |v| at(v, "/id")),
+        text("NAME", |v| at(v, "/name")),
+    ];
+    type List = rest::ListRegistriesResponse;
+    type Item = rest::Registry;
+    type Create = RegistryCreate;
+    type More = NoMore;
+
+    async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
+        api.registries().list().send().await
+    }
+    async fn get(api: &AdminClient, id: &str) -> runpod::Result<Self::Item> {
+        api.registries().get(id).send().await
+    }
+    async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
+        api.registries().delete(id).send().await.map(drop)
+    }
+    async fn create(ctx: &Context, admin: &Admin, flags: RegistryCreate) -> CliResult {
+        let password = input::secret("Registry password (input hidden): ", "password")?;
+        let doing = admin.doing(format!("create registry {}", flags.name));
+        let created = admin
+            .client
+            .registries()
+            .create(&flags.name, flags.username, password)
+            .send()
+            .await
+            .map_err(doing.err())?;
+        ctx.out.object(&created)
+    }
+    async fn more(_: &Context, _: &Admin, command: NoMore) -> CliResult {
+        match command {}
+    }
+}
+
+impl Flags for TemplateCreate {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.container(self.container);
+        if self.serverless {
+            fields.set("serverless", Some(true));
         }
     }
 }
 
-pub(crate) async fn registries(ctx: &Context, command: RegistriesCommand) -> CliResult {
-    const COLUMNS: &[Column] = &[("ID", |v| at(v, "/id")), ("NAME", |v| at(v, "/name"))];
-    let admin = Admin::new(ctx)?;
-    let api = admin.client.registries();
-    match command {
-        RegistriesCommand::List => {
-            let doing = admin.doing("list registries".to_owned());
-            let list = api.list().send().await.map_err(doing.err())?;
-            print_list(&ctx.out, &list, "/registries", COLUMNS)
-        }
-        RegistriesCommand::Get(id) => {
-            let doing = admin.doing(format!("get registry {}", id.id));
-            ctx.out
-                .object(&api.get(&id.id).send().await.map_err(doing.err())?)
-        }
-        RegistriesCommand::Create { name, username } => {
-            let password = input::secret("Registry password (input hidden): ", "password")?;
-            let doing = admin.doing(format!("create registry {name}"));
-            let created = api
-                .create(&name, username, password)
-                .send()
-                .await
-                .map_err(doing.err())?;
-            ctx.out.object(&created)
-        }
-        RegistriesCommand::Delete(id) => {
-            let doing = admin.doing(format!("delete registry {}", id.id));
-            api.delete(&id.id).send().await.map_err(doing.err())?;
-            print_deleted(&ctx.out, "registry", &id.id)
-        }
+impl Flags for NamedContainer {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.container(self.container);
+    }
+}
+
+impl Flags for EndpointFields {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.endpoint_shape(self.shape);
+    }
+}
+
+impl Flags for VolumeCreate {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.set("dataCenter", self.data_center);
+        fields.set("size", self.size);
+    }
+}
+
+impl Flags for VolumeUpdate {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.set("size", self.size);
     }
 }
 
@@ -440,16 +607,12 @@ fn print_list<T: Serialize>(
 }
 
 fn list_table(items: &[Value], columns: &[Column]) -> Table {
-    let mut table = Table::new(columns.iter().map(|(h, _)| *h));
-    for (i, (header, _)) in columns.iter().enumerate() {
-        match *header {
-            "STATUS" => table = table.status_column(i),
-            h if h.contains("$") || h.contains("GB") => table = table.align_right(i),
-            _ => {}
-        }
+    let mut table = Table::new(columns.iter().map(|c| c.header));
+    for (i, column) in columns.iter().enumerate() {
+        table = table.kind(i, column.kind);
     }
     for item in items {
-        table.push(columns.iter().map(|(_, read)| read(item)));
+        table.push(columns.iter().map(|c| (c.read)(item)));
     }
     table
 }
@@ -485,6 +648,14 @@ impl Fields {
         if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
             self.body.insert(key.to_owned(), value);
         }
+    }
+
+    /// The `name` the body has so far, for messages.
+    fn name(&self) -> &str {
+        self.body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// Sets a field unless `--body` has it.
