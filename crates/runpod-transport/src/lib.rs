@@ -40,6 +40,7 @@ mod client;
 mod config;
 mod error;
 mod graphql;
+pub mod path;
 mod rate_limit;
 mod request;
 mod response;

@@ -130,10 +130,12 @@ impl ListPods {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("pods")]);
-        let mut request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("pods")],
+            );
         if let Some(value) = &self.include_cluster_pods {
             request = request.query("includeClusterPods", value);
         }
@@ -379,10 +381,12 @@ impl CreatePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("pods")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("pods")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -435,16 +439,16 @@ impl GetPod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -591,16 +595,16 @@ impl UpdatePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -660,16 +664,16 @@ impl DeletePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -758,9 +762,10 @@ impl ApplyPodAction {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::POST,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
@@ -768,7 +773,6 @@ impl ApplyPodAction {
                     PathSegment::Literal("action"),
                 ],
             );
-        let mut request = self.client.http().request(Method::POST, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -876,9 +880,10 @@ impl GetPodLogs {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
@@ -886,7 +891,6 @@ impl GetPodLogs {
                     PathSegment::Literal("logs"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -939,10 +943,12 @@ impl ListEndpoints {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("serverless")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("serverless")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1162,10 +1168,12 @@ impl CreateEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("serverless")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("serverless")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -1218,16 +1226,16 @@ impl GetEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1414,16 +1422,16 @@ impl UpdateEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -1478,16 +1486,16 @@ impl DeleteEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1552,9 +1560,10 @@ impl ListEndpointWorkers {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1562,7 +1571,6 @@ impl ListEndpointWorkers {
                     PathSegment::Literal("workers"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1618,9 +1626,10 @@ impl ListEndpointReleases {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1628,7 +1637,6 @@ impl ListEndpointReleases {
                     PathSegment::Literal("releases"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1735,9 +1743,10 @@ impl GetWorkerLogs {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1747,7 +1756,6 @@ impl GetWorkerLogs {
                     PathSegment::Literal("logs"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -1800,10 +1808,12 @@ impl ListTemplates {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("templates")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("templates")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1963,10 +1973,12 @@ impl CreateTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("templates")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("templates")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2021,16 +2033,16 @@ impl GetTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2186,16 +2198,16 @@ impl UpdateTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2251,16 +2263,16 @@ impl DeleteTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2310,10 +2322,12 @@ impl ListNetworkVolumes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2402,10 +2416,12 @@ impl CreateNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2458,16 +2474,16 @@ impl GetNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2544,16 +2560,16 @@ impl UpdateNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2606,16 +2622,16 @@ impl DeleteNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2665,10 +2681,12 @@ impl ListClusters {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("clusters")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("clusters")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2796,10 +2814,12 @@ impl CreateCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("clusters")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("clusters")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2852,16 +2872,16 @@ impl GetCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2933,16 +2953,16 @@ impl UpdateCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2995,16 +3015,16 @@ impl DeleteCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3056,9 +3076,10 @@ impl ListClusterPods {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
@@ -3066,7 +3087,6 @@ impl ListClusterPods {
                     PathSegment::Literal("pods"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3116,10 +3136,12 @@ impl ListRegistries {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("registries")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("registries")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3201,10 +3223,12 @@ impl CreateRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("registries")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("registries")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -3259,16 +3283,16 @@ impl GetRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3324,16 +3348,16 @@ impl DeleteRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3381,16 +3405,16 @@ impl ListDelegations {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Literal("delegations"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3457,16 +3481,16 @@ impl CreateDelegation {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::POST,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Literal("delegations"),
                 ],
             );
-        let mut request = self.client.http().request(Method::POST, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -3517,9 +3541,10 @@ impl RevokeDelegation {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
@@ -3527,7 +3552,6 @@ impl RevokeDelegation {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3652,16 +3676,16 @@ impl ListGpuTypes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("gpus"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -3809,9 +3833,10 @@ impl GetGpuType {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -3819,7 +3844,6 @@ impl GetGpuType {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -3923,16 +3947,16 @@ impl ListCpuTypes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("cpus"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4026,9 +4050,10 @@ impl GetCpuType {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -4036,7 +4061,6 @@ impl GetCpuType {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4152,16 +4176,16 @@ impl ListDataCenters {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("datacenters"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4241,9 +4265,10 @@ impl GetDataCenter {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -4251,7 +4276,6 @@ impl GetDataCenter {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4325,16 +4349,16 @@ impl ListPublicTemplates {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("templates"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -4423,10 +4447,12 @@ impl ListBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("billing")]);
-        let mut request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("billing")],
+            );
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4533,16 +4559,16 @@ impl ListPodBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("pods"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4652,16 +4678,16 @@ impl ListServerlessBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("serverless"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4762,16 +4788,16 @@ impl ListEndpointBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("endpoints"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4878,16 +4904,16 @@ impl ListNetworkVolumeBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("network-volumes"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4997,16 +5023,16 @@ impl ListClusterBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("clusters"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -5071,16 +5097,16 @@ impl GetSshKeys {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("account"),
                     PathSegment::Literal("ssh-keys"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -5146,16 +5172,16 @@ impl UpdateSshKeys {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PUT,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("account"),
                     PathSegment::Literal("ssh-keys"),
                 ],
             );
-        let mut request = self.client.http().request(Method::PUT, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }

@@ -10,5 +10,6 @@ mod local;
 mod logs;
 mod models;
 mod operations;
+mod path_ids;
 mod support;
 mod wait;
