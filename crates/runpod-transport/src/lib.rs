@@ -57,12 +57,13 @@ pub use client::{Auth, HttpClient};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, KeySource,
 };
-pub use error::{Error, ErrorKind, Report};
+pub use error::{Error, ErrorKind, HumanDuration, Report};
 pub use graphql::GraphQlRequest;
 pub use rate_limit::{RateLimit, RateLimitWindow};
 pub use request::RequestBuilder;
 pub use response::{Response, from_value};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use runpod_types::serverless::JobStatus;
 pub use sending::{JsonFuture, ResponseFuture};
 pub use sse::SseEvent;
 pub use url_base::UrlBase;

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::retry::{self, Failure};
+use crate::retry;
 use crate::sending::{JsonFuture, ResponseFuture, Running};
 use crate::sse::{SseEvent, SseParser};
 use crate::{Auth, Error, HttpClient, Response, RetryPolicy};
@@ -283,7 +283,7 @@ impl RequestBuilder {
                     }
                 };
                 broken_in_a_row += 1;
-                let err = Error::from_failure(retry::failure_of(&broke), broke.without_url())
+                let err = Error::from_reqwest(&broke)
                     .with_request(&prepared.method, prepared.url.path());
                 if broken_in_a_row >= policy.max_attempts() {
                     yield Err(err.with_attempts(broken_in_a_row));
@@ -551,7 +551,6 @@ pub(crate) fn status_of(result: &Result<Outcome, Error>) -> Option<StatusCode> {
 }
 
 fn reqwest_error(err: reqwest::Error) -> Error {
-    let failure: Failure = retry::failure_of(&err);
-    // The URL is reported once, without its query, by `with_request`.
-    Error::from_failure(failure, err.without_url())
+    // The path is reported once, without its query, by `with_request`.
+    Error::from_reqwest(&err)
 }

@@ -222,7 +222,8 @@ impl Future for ResponseFuture {
                 Ok(Outcome::Full(response)) => Poll::Ready(Ok(response)),
                 // Started with `stream = false`, which always reads the body.
                 Ok(Outcome::Stream(_)) => Poll::Ready(Err(Error::decode_message(
-                    "unexpected streaming response",
+                    "response",
+                    "a streaming response where a whole one was expected",
                     b"",
                 ))),
                 Err(e) => Poll::Ready(Err(e)),
