@@ -768,6 +768,20 @@ impl Error {
         }
     }
 
+    /// The decoder's explanation of a decode error, without its position: `invalid type:
+    /// string "x", expected u32`, ``missing field `prompt` ``.
+    ///
+    /// ```
+    /// let e = runpod_transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
+    /// assert_eq!(e.decode_reason(), Some("invalid type: string \"x\", expected u32"));
+    /// ```
+    pub fn decode_reason(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Decode(d) => d.message.as_deref(),
+            _ => None,
+        }
+    }
+
     /// `host:port` of a connection that failed or broke.
     pub fn target(&self) -> Option<&str> {
         match &self.inner.detail {
