@@ -39,13 +39,14 @@ mod api_key;
 mod client;
 mod config;
 mod error;
+mod exchange;
 mod graphql;
 pub mod path;
 mod rate_limit;
 mod request;
 mod response;
+mod response_future;
 mod retry;
-mod sending;
 mod sse;
 mod url_base;
 
@@ -62,9 +63,9 @@ pub use graphql::GraphQlRequest;
 pub use rate_limit::{RateLimit, RateLimitWindow};
 pub use request::RequestBuilder;
 pub use response::{Response, from_value};
+pub use response_future::{JsonFuture, ResponseFuture};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use runpod_types::serverless::JobStatus;
-pub use sending::{JsonFuture, ResponseFuture};
 pub use sse::SseEvent;
 pub use url_base::UrlBase;
 
