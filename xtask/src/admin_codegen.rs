@@ -759,16 +759,12 @@ impl Gen {
                 None => segs.push(format!("PathSegment::Literal({seg:?})")),
             }
         }
-        let _ = writeln!(
-            out,
-            "        let url = self.client.url(&[{}]);",
-            segs.join(", ")
-        );
         let adds = op.body.is_some() || op.params.iter().any(|p| p.location != Location::Path);
         let _ = writeln!(
             out,
-            "        let {}request = self.client.http().request(Method::{method}, url);",
-            if adds { "mut " } else { "" }
+            "        let {}request = self.client.request(Method::{method}, &[{}]);",
+            if adds { "mut " } else { "" },
+            segs.join(", ")
         );
         for p in &op.params {
             match p.location {

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use std::path::Path;
 
-use crate::release;
+use crate::release_binaries;
 
 pub(crate) const USAGE: &str = "bench {client|worker|local} [flags]   release-mode benchmarks (see bench/README.md; `--help` after the bench name)";
 
@@ -17,9 +17,9 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     }
     if *which == "worker" {
         // Our worker as users build it: the example binary, in release.
-        release::build_echo_worker(root)?;
+        release_binaries::build_echo_worker(root)?;
     }
     // `cargo xtask bench client -- --jobs 100` works as well as without the `--`.
     let flags = args.iter().copied().filter(|a| *a != "--");
-    release::run_package(root, "runpod-bench", flags)
+    release_binaries::run_package(root, "runpod-bench", flags)
 }

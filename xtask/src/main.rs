@@ -10,7 +10,7 @@ mod admin_codegen;
 mod bench;
 mod codegen;
 mod graphql_subset;
-mod release;
+mod release_binaries;
 mod schema;
 mod soak;
 mod sources;

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::release;
+use crate::release_binaries;
 
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     // The soak starts the worker binary itself, as separate processes; build it first.
-    release::build_echo_worker(root)?;
-    release::run_package(root, "runpod-soak", args.iter().copied())
+    release_binaries::build_echo_worker(root)?;
+    release_binaries::run_package(root, "runpod-soak", args.iter().copied())
 }

@@ -1,6 +1,6 @@
 //! [`AdminClient`]: the entry point of cloud management.
 
-use runpod_transport::HttpClient;
+use runpod_transport::{HttpClient, Method, RequestBuilder};
 
 use crate::Result;
 use crate::request::{PathSegment, build_url};
@@ -51,8 +51,13 @@ impl AdminClient {
         &self.http
     }
 
-    /// `{rest_base_url}/seg/seg/...`, ids percent-encoded.
-    pub(crate) fn url(&self, segments: &[PathSegment<'_>]) -> String {
-        build_url(self.http.config().rest_base_url(), segments)
+    /// A request to `{rest_base_url}/seg/seg/...`, ids percent-encoded; an id that cannot be
+    /// one path segment (empty, `.`, `..`) makes a request that fails with `is_invalid_input()`
+    /// when sent.
+    pub(crate) fn request(&self, method: Method, segments: &[PathSegment<'_>]) -> RequestBuilder {
+        match build_url(self.http.config().rest_base_url(), segments) {
+            Ok(url) => self.http.request(method, url),
+            Err(e) => self.http.invalid_request(method, e),
+        }
     }
 }

@@ -142,7 +142,7 @@ pub(crate) fn pod_not_running(pod_id: &str, status: &str) -> Error {
 }
 
 /// The pod being waited for reached `EXITED`, `ERROR` or `TERMINATED` instead of `RUNNING`;
-/// `job_id()` holds the pod id and `state()` the status.
+/// `resource_id()` holds the pod id and `state()` the status.
 pub fn is_pod_not_running(err: &Error) -> bool {
     err.is_unexpected_state()
 }

@@ -49,12 +49,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
-mod easy;
 pub mod errors;
 mod generated;
 mod graphql;
 mod logs;
 mod pods;
+mod python_shortcuts;
 mod request;
 
 pub use client::AdminClient;

@@ -1,9 +1,9 @@
 //! Pieces every generated request builder shares: URL building, query encoding, call options.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 use std::time::Duration;
 
-use runpod_transport::{RequestBuilder, RetryPolicy};
+use runpod_transport::{RequestBuilder, Result, RetryPolicy, path};
 
 /// One segment of a request path.
 #[derive(Debug, Clone, Copy)]
@@ -15,29 +15,19 @@ pub(crate) enum PathSegment<'a> {
     Param(&'a str),
 }
 
-/// Appends `segments` to `base` (which has no trailing slash).
-pub(crate) fn build_url(base: &str, segments: &[PathSegment<'_>]) -> String {
+/// Appends `segments` to `base` (which has no trailing slash); refuses a parameter that
+/// cannot be one path segment (see [`runpod_transport::path::segment`]).
+pub(crate) fn build_url(base: &str, segments: &[PathSegment<'_>]) -> Result<String> {
     let mut url = String::with_capacity(base.len() + 32);
     url.push_str(base.trim_end_matches('/'));
     for segment in segments {
         url.push('/');
         match segment {
             PathSegment::Literal(s) => url.push_str(s),
-            PathSegment::Param(s) => encode_segment(&mut url, s),
+            PathSegment::Param(s) => path::push_segment(&mut url, s)?,
         }
     }
-    url
-}
-
-/// RFC 3986 path-segment encoding: unreserved characters stay, every other byte is `%XX`.
-fn encode_segment(out: &mut String, value: &str) {
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
+    Ok(url)
 }
 
 /// A query value for `style: form, explode: false`: the items joined with commas.
@@ -100,13 +90,13 @@ mod tests {
             ],
         );
         assert_eq!(
-            url,
+            url.unwrap(),
             "http://h/v2/catalog/gpus/NVIDIA%20GeForce%20RTX%204090"
         );
         let url = build_url("http://h", &[PathSegment::Param("a/b?c#d%e")]);
-        assert_eq!(url, "http://h/a%2Fb%3Fc%23d%25e");
-        let url = build_url("http://h", &[PathSegment::Param("ép_1.x~y")]);
-        assert_eq!(url, "http://h/%C3%A9p_1.x~y");
+        assert_eq!(url.unwrap(), "http://h/a%2Fb%3Fc%23d%25e");
+        let url = build_url("http://h", &[PathSegment::Param("..")]);
+        assert!(url.unwrap_err().is_invalid_input());
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! What the command line says when something fails: one line, and an exit code per kind of
 //! failure.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
+use runpod::transport::HumanDuration;
 use runpod::{Error, Report};
-use serde_json::Value;
 
 /// The exit codes, one per kind of failure. `EXIT_CODES` documents them for `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +191,7 @@ fn classify(doing: &Doing, err: &Error) -> CliError {
     let job = err.job_id().unwrap_or("?");
     if err.is_job_failed() {
         let why = err
-            .job_error()
-            .map(describe_job_error)
+            .job_error_summary()
             .unwrap_or_else(|| "the worker gave no error".to_owned());
         return CliError::new(ExitClass::JobFailed, format!("job {job} failed: {why}"));
     }
@@ -247,7 +245,7 @@ fn classify(doing: &Doing, err: &Error) -> CliError {
             .unwrap_or_default();
         let again = err
             .retry_after()
-            .map(|d| format!("try again in {}", human_duration(d)))
+            .map(|d| format!("try again in {}", HumanDuration(d)))
             .unwrap_or_else(|| "try again later".to_owned());
         return CliError::new(
             ExitClass::Api,
@@ -278,7 +276,7 @@ fn classify(doing: &Doing, err: &Error) -> CliError {
         };
         let after = doing
             .timeout
-            .map(|t| format!(" after {}", human_duration(t)))
+            .map(|t| format!(" after {}", HumanDuration(t)))
             .unwrap_or_default();
         return CliError::new(
             ExitClass::WaitTimeout,
@@ -313,40 +311,6 @@ fn server_says(err: &Error) -> String {
         .and_then(|a| a.detail.clone().or_else(|| a.message.clone()))
         .map(|d| format!(": {}", cut(&d, 200)))
         .unwrap_or_default()
-}
-
-/// The worker's error in one phrase: `ValueError: bad input`, the string it sent, or its JSON.
-pub(crate) fn describe_job_error(error: &Value) -> String {
-    let field = |k: &str| error.get(k).and_then(Value::as_str);
-    let text = match (field("error_type"), field("error_message")) {
-        (Some(t), Some(m)) => format!("{t}: {m}"),
-        (None, Some(m)) => m.to_owned(),
-        _ => match error {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
-    };
-    cut(&text, 500)
-}
-
-/// `1m30s`, `2s`, `250ms`.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let mut out = String::new();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    if s > 0 || out.is_empty() {
-        let _ = write!(out, "{s}s");
-    }
-    out
 }
 
 fn one_line(s: &str) -> String {
@@ -445,13 +409,5 @@ mod tests {
     fn messages_stay_on_one_line() {
         let err = CliError::failure("a\nb\r\nc");
         assert_eq!(err.message(), "a b c");
-    }
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
-        assert_eq!(human_duration(Duration::from_secs(2)), "2s");
     }
 }

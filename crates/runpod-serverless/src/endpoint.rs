@@ -54,7 +54,7 @@ impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
             .field("id", &self.shared.id)
-            .field("base", &self.shared.base)
+            .field("base", &self.shared.base.as_ref().map(UrlBase::as_str))
             .finish()
     }
 }
@@ -64,22 +64,21 @@ impl fmt::Debug for Endpoint {
 pub(crate) struct EndpointShared {
     pub(crate) http: HttpClient,
     pub(crate) id: String,
-    /// `{serverless base}/{escaped endpoint id}`.
-    pub(crate) base: String,
-    /// `base`, parsed once (`None` if it does not parse: requests then report why).
-    parsed_base: Option<UrlBase>,
+    /// `{serverless base}/{escaped endpoint id}`, parsed once (`None` if the id cannot be a
+    /// path segment or the URL does not parse: requests then report why).
+    base: Option<UrlBase>,
     limiter: Option<Arc<EndpointLimiter>>,
 }
 
 impl EndpointShared {
     pub(crate) fn new(http: HttpClient, id: String, limiter: Option<Arc<EndpointLimiter>>) -> Self {
-        let base = routes::endpoint_base(http.config().serverless_base_url(), &id);
-        let parsed_base = UrlBase::parse(&base).ok();
+        let base = routes::endpoint_base(http.config().serverless_base_url(), &id)
+            .and_then(|base| UrlBase::parse(&base))
+            .ok();
         Self {
             http,
             id,
             base,
-            parsed_base,
             limiter,
         }
     }
@@ -91,9 +90,13 @@ impl EndpointShared {
 
     /// A request to `{base}/{path}` (`path` already escaped).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        match &self.parsed_base {
-            Some(base) => self.http.request_below(method, base, path),
-            None => self.http.request(method, format!("{}/{path}", self.base)),
+        if let Some(base) = &self.base {
+            return self.http.request_below(method, base, path);
+        }
+        // Made again for its error: an id that cannot be a segment, or a URL that does not parse.
+        match routes::endpoint_base(self.http.config().serverless_base_url(), &self.id) {
+            Ok(base) => self.http.request(method, format!("{base}/{path}")),
+            Err(e) => self.http.invalid_request(method, e),
         }
     }
 
@@ -109,7 +112,10 @@ impl EndpointShared {
 
     /// A request to `{base}/{route}/{job id}`, the id escaped.
     pub(crate) fn job_request(&self, method: Method, route: &str, job_id: &str) -> RequestBuilder {
-        self.request(method, &routes::job_path(route, job_id))
+        match routes::job_path(route, job_id) {
+            Ok(path) => self.request(method, &path),
+            Err(e) => self.http.invalid_request(method, e),
+        }
     }
 
     /// Sends one request once the endpoint's rate limiter lets `route` through. The request is

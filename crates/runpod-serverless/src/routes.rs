@@ -1,42 +1,24 @@
 //! URLs of the queue API, relative to `{serverless base}/{endpoint_id}`.
 
-use std::fmt::Write as _;
+use runpod_transport::{Result, path};
 
-/// `base` (no trailing slash) joined with the escaped endpoint id.
-pub(crate) fn endpoint_base(serverless_base: &str, endpoint_id: &str) -> String {
-    format!(
-        "{}/{}",
-        serverless_base.trim_end_matches('/'),
-        segment(endpoint_id)
-    )
+/// `base` (no trailing slash) joined with the escaped endpoint id; refuses an id that cannot
+/// be one path segment (see [`path::segment`]).
+pub(crate) fn endpoint_base(serverless_base: &str, endpoint_id: &str) -> Result<String> {
+    let mut base = serverless_base.trim_end_matches('/').to_owned();
+    base.push('/');
+    path::push_segment(&mut base, endpoint_id)?;
+    Ok(base)
 }
 
-/// `{route}/{job_id}` with the job id escaped (relative to the endpoint's base).
-pub(crate) fn job_path(route: &str, job_id: &str) -> String {
-    format!("{route}/{}", segment(job_id))
-}
-
-/// Percent-encodes one path segment: ids come from callers and servers, and a `/` or `?` in
-/// one must not turn into another route.
-pub(crate) fn segment(raw: &str) -> String {
-    // URL parsers resolve `.` and `..` segments, which would climb out of the route.
-    if raw == "." || raw == ".." {
-        return raw.replace('.', "%2E");
-    }
-    let unreserved =
-        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
-    if raw.bytes().all(unreserved) {
-        return raw.to_owned();
-    }
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if unreserved(byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+/// `{route}/{job_id}` with the job id escaped (relative to the endpoint's base); refuses a job
+/// id that cannot be one path segment.
+pub(crate) fn job_path(route: &str, job_id: &str) -> Result<String> {
+    let mut out = String::with_capacity(route.len() + 1 + job_id.len());
+    out.push_str(route);
+    out.push('/');
+    path::push_segment(&mut out, job_id)?;
+    Ok(out)
 }
 
 /// The host of an absolute URL, lowercased, without userinfo or port.
@@ -57,19 +39,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_escaped_as_one_segment() {
-        assert_eq!(segment("abc-123_x.y~z"), "abc-123_x.y~z");
-        assert_eq!(segment("a/b?c d#é"), "a%2Fb%3Fc%20d%23%C3%A9");
-        assert_eq!(segment(".."), "%2E%2E");
-        assert_eq!(segment("."), "%2E");
-        assert_eq!(segment("..a"), "..a");
-    }
-
-    #[test]
     fn urls_join_without_double_slashes() {
-        let base = endpoint_base("http://127.0.0.1:9/v2/", "ep 1");
+        let base = endpoint_base("http://127.0.0.1:9/v2/", "ep 1").unwrap();
         assert_eq!(base, "http://127.0.0.1:9/v2/ep%201");
-        assert_eq!(job_path("status", "j/1"), "status/j%2F1");
+        assert_eq!(job_path("status", "j/1").unwrap(), "status/j%2F1");
+        assert!(job_path("status", "..").unwrap_err().is_invalid_input());
+        assert!(
+            endpoint_base("http://h/v2", "")
+                .unwrap_err()
+                .is_invalid_input()
+        );
     }
 
     #[test]

@@ -94,6 +94,25 @@ impl HttpClient {
         RequestBuilder::with_url(self.clone(), method, Ok(base.below(path)))
     }
 
+    /// A request that is never sent: `send` reports `err`. For callers that find an argument
+    /// invalid while making the URL (an id that [`path::segment`](crate::path::segment)
+    /// refuses), so that the error comes where every other error of the request does.
+    ///
+    /// ```
+    /// # async fn f(client: runpod_transport::HttpClient) {
+    /// use runpod_transport::{Error, Method};
+    /// let err = client
+    ///     .invalid_request(Method::GET, Error::invalid_input("bad id"))
+    ///     .send()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_invalid_input());
+    /// # }
+    /// ```
+    pub fn invalid_request(&self, method: Method, err: Error) -> RequestBuilder {
+        RequestBuilder::with_url(self.clone(), method, Err(err))
+    }
+
     /// A request to an absolute `url` (`"http://host/v2/ep/run"`); used for every API.
     pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, url.as_ref())

@@ -4,7 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
+use runpod_types::serverless::JobStatus;
 use serde_json::Value;
 
 use crate::api_error::ApiError;
@@ -32,6 +33,8 @@ pub enum ErrorKind {
     Timeout,
     /// The connection broke after it was made (reset, closed, incomplete body).
     Network,
+    /// A redirect could not be followed (too many, or to a URL that cannot be requested).
+    Redirect,
     /// The server answered with a non-success HTTP status.
     Status,
     /// A body could not be decoded into the expected type.
@@ -48,36 +51,95 @@ pub enum ErrorKind {
     UnexpectedState,
 }
 
+/// How far a timeout reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TimeoutScope {
     Attempt(Duration),
     Operation(Duration),
+    /// Waiting for a job (its id is the error's job id).
     Wait,
 }
 
+/// A body kept in an error: its first [`BODY_LIMIT`] bytes, and how long it was.
 #[derive(Debug, Clone)]
 struct Body {
     text: String,
     total_len: usize,
 }
 
+/// What the SDK knows about the HTTP exchange an error happened in. Every field is optional
+/// because an error may come before a response (connect, timeout) or without a request at all
+/// (a value decoded by [`from_value`](crate::from_value)).
+#[derive(Debug, Default)]
+struct Exchange {
+    /// Method and path (never the query: its values may be anything the caller passed).
+    request: Option<(Method, String)>,
+    status: Option<StatusCode>,
+    headers: Option<HeaderMap>,
+    request_id: Option<String>,
+    /// The server's structured error body, when it sent one.
+    api_error: Option<ApiError>,
+    /// The raw body of a failed response.
+    body: Option<Body>,
+    /// Attempts made, when retries were involved.
+    attempts: Option<u32>,
+    retry_after: Option<Duration>,
+}
+
+/// What the failure itself is about: one variant per family of kinds.
+#[derive(Debug)]
+enum Detail {
+    /// `Config`, `InvalidInput`: what is wrong.
+    Message(String),
+    /// `Connect`, `Network`, `Redirect`: what was tried, and why it failed in plain words.
+    Connection {
+        /// `host:port`.
+        target: Option<String>,
+        reason: String,
+    },
+    Timeout(TimeoutScope),
+    /// `Status`, `GraphQl`: everything is in the exchange.
+    Response,
+    Decode(Decode),
+    /// `JobFailed`, `JobCancelled`, `JobTimedOut` (the job id is the error's job id).
+    Job {
+        status: JobStatus,
+        /// The worker's error; a JSON string holding JSON is parsed.
+        error: Option<Value>,
+    },
+    /// `UnexpectedState`.
+    Resource {
+        resource: String,
+        id: String,
+        state: String,
+    },
+}
+
+/// A value that did not decode: where, what was expected there, and what came.
+#[derive(Debug)]
+struct Decode {
+    /// What was being decoded (`response body`, `graphql data`, `value`).
+    what: String,
+    /// The JSON path of the mismatch (`pods[0].gpuCount`); `None` at the root.
+    path: Option<String>,
+    /// The decoder's explanation, without its position (`invalid type: string "x", expected
+    /// u32`, `missing field `prompt``).
+    message: Option<String>,
+    /// What was expected at the path (`u32`, `a sequence`), when the decoder said.
+    expected: Option<String>,
+    /// Line and column in the body, when decoding from bytes.
+    position: Option<(usize, usize)>,
+    body: Body,
+}
+
 struct Inner {
     kind: ErrorKind,
     source: Option<BoxError>,
-    message: Option<String>,
-    timeout: Option<TimeoutScope>,
-    request: Option<String>,
-    status: Option<StatusCode>,
-    headers: Option<HeaderMap>,
-    body: Option<Body>,
-    api_error: Option<ApiError>,
-    retry_after: Option<Duration>,
-    request_id: Option<String>,
-    json_path: Option<String>,
-    attempts: Option<u32>,
+    detail: Detail,
+    exchange: Exchange,
+    /// The job this error concerns: job outcomes, waits, and errors tagged with
+    /// [`Error::with_job_id`].
     job_id: Option<String>,
-    job_status: Option<String>,
-    job_error: Option<Value>,
 }
 
 /// The error of every fallible call in the SDK.
@@ -85,7 +147,8 @@ struct Inner {
 /// Opaque: ask it with the `is_*` predicates and accessors, or [`kind`](Self::kind). `Display`
 /// is a short lowercase phrase; the cause is reached through
 /// [`source`](std::error::Error::source), and [`Report`] prints the whole chain with the
-/// status, request id and server error detail.
+/// status, request id and server error detail. `Debug` prints the same report, so that
+/// `fn main() -> Result<(), Error>` and `unwrap()` show something a person can act on.
 ///
 /// ```
 /// use runpod_transport::{Error, Report};
@@ -95,31 +158,21 @@ struct Inner {
 /// assert!(!err.is_retryable());
 /// assert_eq!(err.to_string(), "invalid input: ttl must be positive");
 /// assert_eq!(Report(&err).to_string(), "invalid input: ttl must be positive");
+/// assert_eq!(format!("{err:?}"), "invalid input: ttl must be positive");
 /// ```
 pub struct Error {
     inner: Box<Inner>,
 }
 
 impl Error {
-    fn new(kind: ErrorKind) -> Self {
+    fn new(kind: ErrorKind, detail: Detail) -> Self {
         Self {
             inner: Box::new(Inner {
                 kind,
                 source: None,
-                message: None,
-                timeout: None,
-                request: None,
-                status: None,
-                headers: None,
-                body: None,
-                api_error: None,
-                retry_after: None,
-                request_id: None,
-                json_path: None,
-                attempts: None,
+                detail,
+                exchange: Exchange::default(),
                 job_id: None,
-                job_status: None,
-                job_error: None,
             }),
         }
     }
@@ -127,9 +180,7 @@ impl Error {
     // ----- constructors used inside this crate -----
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        let mut e = Self::new(ErrorKind::Config);
-        e.inner.message = Some(message.into());
-        e
+        Self::new(ErrorKind::Config, Detail::Message(message.into()))
     }
 
     pub(crate) fn config_with_source(
@@ -146,32 +197,58 @@ impl Error {
         Self::invalid_input(message).with_source(source)
     }
 
-    pub(crate) fn from_failure(failure: Failure, source: impl Into<BoxError>) -> Self {
+    /// A failure of the HTTP stack, told in plain words: what was tried (`host:port`) and why
+    /// it failed, without the stack's own layers (`error sending request`, `client error
+    /// (Connect)`) or type names.
+    pub(crate) fn from_reqwest(err: &reqwest::Error) -> Self {
+        let failure = retry::failure_of(err);
+        let target = err.url().and_then(|u| {
+            let host = u.host_str()?;
+            Some(match u.port_or_known_default() {
+                Some(port) if host.contains(':') => format!("[{host}]:{port}"),
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            })
+        });
+        let reason = plain_reason(err);
         let kind = match failure {
             Failure::Connect => ErrorKind::Connect,
-            Failure::Timeout => ErrorKind::Timeout,
-            Failure::Decode => ErrorKind::Decode,
-            Failure::Builder => ErrorKind::InvalidInput,
-            Failure::Network | Failure::Redirect | Failure::Status(_) => ErrorKind::Network,
+            Failure::Timeout => {
+                return Self::new(ErrorKind::Timeout, Detail::Connection { target, reason });
+            }
+            Failure::Redirect => ErrorKind::Redirect,
+            Failure::Builder => {
+                return Self::invalid_input(format!("the request could not be built: {reason}"));
+            }
+            Failure::Network | Failure::Decode | Failure::Status(_) => ErrorKind::Network,
         };
-        let mut e = Self::new(kind).with_source(source);
-        match failure {
-            Failure::Builder => e.inner.message = Some("the request could not be built".into()),
-            Failure::Redirect => e.inner.message = Some("redirect failed".into()),
-            _ => {}
-        }
-        e
+        Self::new(kind, Detail::Connection { target, reason })
+    }
+
+    /// A connection failure of `kind` (`Connect`, `Network`, `Redirect`) with its reason.
+    #[cfg(test)]
+    pub(crate) fn connection(kind: ErrorKind, target: Option<&str>, reason: &str) -> Self {
+        Self::new(
+            kind,
+            Detail::Connection {
+                target: target.map(str::to_owned),
+                reason: reason.to_owned(),
+            },
+        )
     }
 
     pub(crate) fn attempt_timeout(after: Duration) -> Self {
-        let mut e = Self::new(ErrorKind::Timeout);
-        e.inner.timeout = Some(TimeoutScope::Attempt(after));
-        e
+        Self::new(
+            ErrorKind::Timeout,
+            Detail::Timeout(TimeoutScope::Attempt(after)),
+        )
     }
 
     pub(crate) fn operation_timeout(after: Duration, last: Option<Error>) -> Self {
-        let mut e = Self::new(ErrorKind::Timeout);
-        e.inner.timeout = Some(TimeoutScope::Operation(after));
+        let mut e = Self::new(
+            ErrorKind::Timeout,
+            Detail::Timeout(TimeoutScope::Operation(after)),
+        );
         if let Some(last) = last {
             e = e.with_source(last);
         }
@@ -179,23 +256,25 @@ impl Error {
     }
 
     pub(crate) fn http_status(status: StatusCode, headers: HeaderMap, body: &[u8]) -> Self {
-        let mut e = Self::new(ErrorKind::Status);
-        e.inner.status = Some(status);
-        e.inner.api_error = ApiError::from_body(body);
-        e.inner.retry_after = retry_after_of(&headers);
-        e.inner.request_id = request_id_of(&headers);
-        e.inner.headers = Some(headers);
-        e.inner.body = Some(truncate_body(body));
+        let mut e = Self::new(ErrorKind::Status, Detail::Response);
+        let x = &mut e.inner.exchange;
+        x.status = Some(status);
+        x.api_error = ApiError::from_body(body);
+        x.retry_after = retry_after_of(&headers);
+        x.request_id = request_id_of(&headers);
+        x.headers = Some(headers);
+        x.body = Some(truncate_body(body));
         e
     }
 
     pub(crate) fn graphql(api_error: ApiError, headers: HeaderMap, body: &[u8]) -> Self {
-        let mut e = Self::new(ErrorKind::GraphQl);
-        e.inner.status = Some(StatusCode::OK);
-        e.inner.api_error = Some(api_error);
-        e.inner.request_id = request_id_of(&headers);
-        e.inner.headers = Some(headers);
-        e.inner.body = Some(truncate_body(body));
+        let mut e = Self::new(ErrorKind::GraphQl, Detail::Response);
+        let x = &mut e.inner.exchange;
+        x.status = Some(StatusCode::OK);
+        x.api_error = Some(api_error);
+        x.request_id = request_id_of(&headers);
+        x.headers = Some(headers);
+        x.body = Some(truncate_body(body));
         e
     }
 
@@ -206,41 +285,62 @@ impl Error {
         body: &[u8],
     ) -> Self {
         let path = err.path().to_string();
-        let mut e = Self::new(ErrorKind::Decode).with_source(err.into_inner());
-        e.inner.message = Some(what.to_owned());
-        e.inner.json_path = (path != ".").then_some(path);
-        e.inner.body = Some(truncate_body(body));
-        e
+        let err = err.into_inner();
+        let mut d = decode_detail(what, &err, body);
+        d.path = (path != ".").then_some(path);
+        Self::new(ErrorKind::Decode, Detail::Decode(d))
     }
 
-    pub(crate) fn decode_message(what: impl Into<String>, body: &[u8]) -> Self {
-        let mut e = Self::new(ErrorKind::Decode);
-        e.inner.message = Some(what.into());
-        e.inner.body = Some(truncate_body(body));
-        e
+    /// A body that is not what was expected as a whole (trailing characters, no `data`).
+    pub(crate) fn decode_message(
+        what: impl Into<String>,
+        message: impl Into<String>,
+        body: &[u8],
+    ) -> Self {
+        Self::new(
+            ErrorKind::Decode,
+            Detail::Decode(Decode {
+                what: what.into(),
+                path: None,
+                message: Some(message.into()),
+                expected: None,
+                position: None,
+                body: truncate_body(body),
+            }),
+        )
+    }
+
+    /// A decode failure of a whole body, from the decoder's error (no path).
+    pub(crate) fn decode_json(what: &'static str, err: &serde_json::Error, body: &[u8]) -> Self {
+        Self::new(
+            ErrorKind::Decode,
+            Detail::Decode(decode_detail(what, err, body)),
+        )
     }
 
     /// Adds response context (status, headers, request id) to a decode error.
     pub(crate) fn with_response(mut self, status: StatusCode, headers: &HeaderMap) -> Self {
-        self.inner.status.get_or_insert(status);
-        if self.inner.request_id.is_none() {
-            self.inner.request_id = request_id_of(headers);
+        let x = &mut self.inner.exchange;
+        x.status.get_or_insert(status);
+        if x.request_id.is_none() {
+            x.request_id = request_id_of(headers);
         }
-        if self.inner.headers.is_none() {
-            self.inner.headers = Some(headers.clone());
+        if x.headers.is_none() {
+            x.headers = Some(headers.clone());
         }
         self
     }
 
-    pub(crate) fn with_request(mut self, method: &http::Method, path: &str) -> Self {
+    pub(crate) fn with_request(mut self, method: &Method, path: &str) -> Self {
         self.inner
+            .exchange
             .request
-            .get_or_insert_with(|| format!("{method} {path}"));
+            .get_or_insert_with(|| (method.clone(), path.to_owned()));
         self
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
-        self.inner.attempts = Some(attempts);
+        self.inner.exchange.attempts = Some(attempts);
         self
     }
 
@@ -254,13 +354,12 @@ impl Error {
         match self.kind() {
             ErrorKind::Connect => Some(Failure::Connect),
             ErrorKind::Network => Some(Failure::Network),
-            ErrorKind::Timeout => match self.inner.timeout {
-                Some(TimeoutScope::Attempt(_)) | Some(TimeoutScope::Operation(_)) => {
-                    Some(Failure::Timeout)
-                }
-                _ => None,
+            ErrorKind::Redirect => Some(Failure::Redirect),
+            ErrorKind::Timeout => match self.inner.detail {
+                Detail::Timeout(TimeoutScope::Wait) => None,
+                _ => Some(Failure::Timeout),
             },
-            ErrorKind::Status => self.inner.status.map(Failure::Status),
+            ErrorKind::Status => self.inner.exchange.status.map(Failure::Status),
             ErrorKind::Decode => Some(Failure::Decode),
             _ => None,
         }
@@ -270,9 +369,7 @@ impl Error {
 
     /// A request argument failed validation before anything was sent.
     pub fn invalid_input(message: impl Into<String>) -> Error {
-        let mut e = Self::new(ErrorKind::InvalidInput);
-        e.inner.message = Some(message.into());
-        e
+        Self::new(ErrorKind::InvalidInput, Detail::Message(message.into()))
     }
 
     /// A job reached a failed terminal state: `status` is the wire status (`FAILED`,
@@ -289,36 +386,43 @@ impl Error {
     /// assert!(err.is_job_failed() && err.is_job_outcome());
     /// assert_eq!(err.job_id(), Some("job-1"));
     /// assert_eq!(err.job_error().unwrap()["error_type"], "ValueError");
+    /// assert_eq!(err.to_string(), "job job-1: failed: ValueError: bad");
     /// ```
     pub fn job_ended(job_id: impl Into<String>, status: &str, error: Option<Value>) -> Error {
+        let status = JobStatus::from(status);
         let kind = match status {
-            "CANCELLED" => ErrorKind::JobCancelled,
-            "TIMED_OUT" => ErrorKind::JobTimedOut,
+            JobStatus::Cancelled => ErrorKind::JobCancelled,
+            JobStatus::TimedOut => ErrorKind::JobTimedOut,
             _ => ErrorKind::JobFailed,
         };
-        let mut e = Self::new(kind);
+        let error = error.filter(|v| !v.is_null()).map(parse_job_error);
+        let mut e = Self::new(kind, Detail::Job { status, error });
         e.inner.job_id = Some(job_id.into());
-        e.inner.job_status = Some(status.to_owned());
-        e.inner.job_error = error.filter(|v| !v.is_null()).map(parse_job_error);
         e
     }
 
     /// A resource being waited for reached a state it will not leave by itself, e.g. a pod
     /// that went to `EXITED` while we waited for `RUNNING`. `resource` names what it is
-    /// (`"pod"`); [`job_id`](Self::job_id) holds its id and [`state`](Self::state) the state.
+    /// (`"pod"`); [`resource_id`](Self::resource_id) holds its id and [`state`](Self::state)
+    /// the state.
     ///
     /// ```
     /// let e = runpod_transport::Error::unexpected_state("pod", "p1", "EXITED");
     /// assert!(e.is_unexpected_state() && !e.is_job_outcome());
     /// assert_eq!(e.to_string(), "pod p1 reached EXITED");
-    /// assert_eq!((e.job_id(), e.state()), (Some("p1"), Some("EXITED")));
+    /// assert_eq!(e.resource(), Some("pod"));
+    /// assert_eq!((e.resource_id(), e.state()), (Some("p1"), Some("EXITED")));
+    /// assert_eq!(e.job_id(), None);
     /// ```
     pub fn unexpected_state(resource: &str, id: impl Into<String>, state: &str) -> Error {
-        let mut e = Self::new(ErrorKind::UnexpectedState);
-        e.inner.message = Some(resource.to_owned());
-        e.inner.job_id = Some(id.into());
-        e.inner.job_status = Some(state.to_owned());
-        e
+        Self::new(
+            ErrorKind::UnexpectedState,
+            Detail::Resource {
+                resource: resource.to_owned(),
+                id: id.into(),
+                state: state.to_owned(),
+            },
+        )
     }
 
     /// Waiting for a job ran out of time (the job itself may still be running).
@@ -329,8 +433,7 @@ impl Error {
     /// assert_eq!(err.job_id(), Some("job-1"));
     /// ```
     pub fn wait_timeout(job_id: impl Into<String>) -> Error {
-        let mut e = Self::new(ErrorKind::Timeout);
-        e.inner.timeout = Some(TimeoutScope::Wait);
+        let mut e = Self::new(ErrorKind::Timeout, Detail::Timeout(TimeoutScope::Wait));
         e.inner.job_id = Some(job_id.into());
         e
     }
@@ -390,6 +493,11 @@ impl Error {
     /// ```
     pub fn is_network(&self) -> bool {
         self.kind() == ErrorKind::Network
+    }
+
+    /// A redirect could not be followed (too many redirects, or an unusable target).
+    pub fn is_redirect(&self) -> bool {
+        self.kind() == ErrorKind::Redirect
     }
 
     /// The server answered with a non-success status; see [`status`](Self::status).
@@ -569,11 +677,6 @@ impl Error {
         self.kind() == ErrorKind::UnexpectedState
     }
 
-    /// The state of the job or resource this error concerns, as the server spelled it.
-    pub fn state(&self) -> Option<&str> {
-        self.inner.job_status.as_deref()
-    }
-
     /// The job ended unsuccessfully (failed, cancelled or timed out).
     ///
     /// ```
@@ -592,50 +695,104 @@ impl Error {
 
     /// The HTTP status of the response that failed (status, GraphQL and decode errors).
     pub fn status(&self) -> Option<StatusCode> {
-        self.inner.status
+        self.inner.exchange.status
+    }
+
+    /// The request that failed: its method and path (never the query).
+    ///
+    /// ```
+    /// let e = runpod_transport::Error::invalid_input("x");
+    /// assert_eq!(e.request(), None);
+    /// ```
+    pub fn request(&self) -> Option<(&Method, &str)> {
+        self.inner
+            .exchange
+            .request
+            .as_ref()
+            .map(|(m, p)| (m, p.as_str()))
     }
 
     /// The server's structured error body, when it sent one.
     pub fn api_error(&self) -> Option<&ApiError> {
-        self.inner.api_error.as_ref()
+        self.inner.exchange.api_error.as_ref()
     }
 
     /// The server's `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.inner.retry_after
+        self.inner.exchange.retry_after
     }
 
     /// The `x-request-id` / `request-id` response header, for support requests.
     pub fn request_id(&self) -> Option<&str> {
-        self.inner.request_id.as_deref()
+        self.inner.exchange.request_id.as_deref()
     }
 
     /// The response headers of a failed response.
     pub fn headers(&self) -> Option<&HeaderMap> {
-        self.inner.headers.as_ref()
+        self.inner.exchange.headers.as_ref()
     }
 
     /// The rate-limit headers of a failed response.
     pub fn rate_limit(&self) -> Option<RateLimit> {
-        self.inner
-            .headers
-            .as_ref()
-            .and_then(RateLimit::from_headers)
+        self.headers().and_then(RateLimit::from_headers)
     }
 
     /// The raw body (first 4 KiB) of a failed response or of a value that did not decode.
     pub fn body(&self) -> Option<&str> {
-        self.inner.body.as_ref().map(|b| b.text.as_str())
+        let body = match &self.inner.detail {
+            Detail::Decode(d) => Some(&d.body),
+            _ => self.inner.exchange.body.as_ref(),
+        };
+        body.map(|b| b.text.as_str())
     }
 
     /// The JSON path at which decoding failed (`pods[0].gpuCount`).
     pub fn json_path(&self) -> Option<&str> {
-        self.inner.json_path.as_deref()
+        match &self.inner.detail {
+            Detail::Decode(d) => d.path.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the decoder expected at [`json_path`](Self::json_path) (`u32`, `a sequence`),
+    /// when it said.
+    ///
+    /// ```
+    /// let e = runpod_transport::from_value::<Vec<u32>>(serde_json::json!([1, "x"])).unwrap_err();
+    /// assert_eq!((e.json_path(), e.expected()), (Some("[1]"), Some("u32")));
+    /// ```
+    pub fn expected(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Decode(d) => d.expected.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The decoder's explanation of a decode error, without its position: `invalid type:
+    /// string "x", expected u32`, ``missing field `prompt` ``.
+    ///
+    /// ```
+    /// let e = runpod_transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
+    /// assert_eq!(e.decode_reason(), Some("invalid type: string \"x\", expected u32"));
+    /// ```
+    pub fn decode_reason(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Decode(d) => d.message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `host:port` of a connection that failed or broke.
+    pub fn target(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Connection { target, .. } => target.as_deref(),
+            _ => None,
+        }
     }
 
     /// Attempts made before giving up, when retries were involved.
     pub fn attempts(&self) -> Option<u32> {
-        self.inner.attempts
+        self.inner.exchange.attempts
     }
 
     /// The job this error concerns (job outcomes, waits, and errors tagged with
@@ -644,31 +801,89 @@ impl Error {
         self.inner.job_id.as_deref()
     }
 
+    /// The status a job ended with (job outcomes only).
+    ///
+    /// ```
+    /// use runpod_transport::{Error, JobStatus};
+    /// let e = Error::job_ended("j", "CANCELLED", None);
+    /// assert_eq!(e.job_status(), Some(&JobStatus::Cancelled));
+    /// ```
+    pub fn job_status(&self) -> Option<&JobStatus> {
+        match &self.inner.detail {
+            Detail::Job { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
     /// The job's error as the worker reported it (a JSON string holding JSON is parsed).
     pub fn job_error(&self) -> Option<&Value> {
-        self.inner.job_error.as_ref()
+        match &self.inner.detail {
+            Detail::Job { error, .. } => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The job's error in one line (at most 1 KiB): `ValueError: bad input` for the Python
+    /// worker's error document, else the string the worker sent or its JSON.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let e = runpod_transport::Error::job_ended(
+    ///     "j",
+    ///     "FAILED",
+    ///     Some(json!({"error_type": "InvalidInput", "error_message": "missing field prompt"})),
+    /// );
+    /// assert_eq!(e.job_error_summary().as_deref(), Some("InvalidInput: missing field prompt"));
+    /// ```
+    pub fn job_error_summary(&self) -> Option<String> {
+        self.job_error().map(|e| describe_job_error(e, 1024))
+    }
+
+    /// What kind of resource reached an unexpected state (`"pod"`).
+    pub fn resource(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Resource { resource, .. } => Some(resource),
+            _ => None,
+        }
+    }
+
+    /// The id of the resource that reached an unexpected state.
+    pub fn resource_id(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Resource { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The state of the job or resource this error concerns, as the server spelled it.
+    pub fn state(&self) -> Option<&str> {
+        match &self.inner.detail {
+            Detail::Job { status, .. } => Some(status.as_str()),
+            Detail::Resource { state, .. } => Some(state),
+            _ => None,
+        }
     }
 
     fn detail_lines(&self, out: &mut Vec<String>) {
-        let i = &self.inner;
-        if let Some(r) = &i.request {
-            out.push(format!("request: {r}"));
+        let x = &self.inner.exchange;
+        if let Some((method, path)) = &x.request {
+            out.push(format!("request: {method} {path}"));
         }
-        if let Some(s) = i.status
+        if let Some(s) = x.status
             && self.kind() != ErrorKind::Status
         {
             out.push(format!("status: {s}"));
         }
-        if let Some(id) = &i.request_id {
+        if let Some(id) = &x.request_id {
             out.push(format!("request id: {id}"));
         }
-        if let Some(n) = i.attempts {
+        if let Some(n) = x.attempts {
             out.push(format!("attempts: {n}"));
         }
-        if let Some(d) = i.retry_after {
-            out.push(format!("retry after: {d:?}"));
+        if let Some(d) = x.retry_after {
+            out.push(format!("retry after: {}", HumanDuration(d)));
         }
-        if let Some(api) = &i.api_error {
+        if let Some(api) = &x.api_error {
             // Title, detail and message are in the Display line already.
             if let Some(t) = &api.type_ {
                 out.push(format!("api error type: {t}"));
@@ -677,14 +892,28 @@ impl Error {
                 out.push(format!("- {item}"));
             }
         }
-        if let Some(st) = &i.job_status {
-            out.push(format!("job status: {st}"));
+        if let Detail::Job {
+            error: Some(error), ..
+        } = &self.inner.detail
+        {
+            // The Display line has the error cut short; the whole of it (1 KiB) goes here
+            // when it did not fit.
+            let whole = describe_job_error(error, 1024);
+            if whole.len() > JOB_ERROR_SHOWN {
+                out.push(format!("job error: {whole}"));
+            }
         }
-        if let Some(je) = &i.job_error {
-            out.push(format!("job error: {}", describe_job_error(je)));
-        }
-        if let Some(b) = &i.body
-            && i.api_error.is_none()
+        let body = match &self.inner.detail {
+            Detail::Decode(d) => {
+                if let Some((line, column)) = d.position {
+                    out.push(format!("at line {line}, column {column}"));
+                }
+                Some(&d.body)
+            }
+            _ if x.api_error.is_none() => x.body.as_ref(),
+            _ => None,
+        };
+        if let Some(b) = body
             && !b.text.is_empty()
         {
             const SHOWN: usize = 1024;
@@ -699,109 +928,124 @@ impl Error {
     }
 }
 
+/// How much of a job's error its `Display` shows.
+const JOB_ERROR_SHOWN: usize = 300;
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
-        let msg = i.message.as_deref().unwrap_or_default();
         let job = i
             .job_id
             .as_deref()
             .map(|j| format!(" {j}"))
             .unwrap_or_default();
-        match self.kind() {
-            ErrorKind::Config => write!(f, "invalid configuration: {msg}"),
-            ErrorKind::InvalidInput => write!(f, "invalid input: {msg}"),
-            ErrorKind::Connect => f.write_str("failed to connect"),
-            ErrorKind::Network if !msg.is_empty() => f.write_str(msg),
-            ErrorKind::Network => f.write_str("connection failed during the request"),
-            ErrorKind::Timeout => match i.timeout {
-                Some(TimeoutScope::Attempt(d)) => {
-                    write!(f, "request attempt timed out after {d:?}")
+        match (&i.detail, self.kind()) {
+            (Detail::Message(m), ErrorKind::Config) => write!(f, "invalid configuration: {m}"),
+            (Detail::Message(m), _) => write!(f, "invalid input: {m}"),
+            (Detail::Connection { target, reason }, kind) => {
+                let to = target
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                match kind {
+                    ErrorKind::Connect => write!(f, "connect to{to}: {reason}"),
+                    ErrorKind::Redirect => write!(f, "redirect from{to} failed: {reason}"),
+                    ErrorKind::Timeout => write!(f, "request to{to} timed out: {reason}"),
+                    _ => write!(f, "connection to{to} broke during the request: {reason}"),
                 }
-                Some(TimeoutScope::Operation(d)) => {
-                    write!(f, "operation deadline of {d:?} exceeded")
+            }
+            (Detail::Timeout(TimeoutScope::Attempt(d)), _) => {
+                write!(f, "request attempt timed out after {}", HumanDuration(*d))
+            }
+            (Detail::Timeout(TimeoutScope::Operation(d)), _) => {
+                write!(f, "operation deadline of {} exceeded", HumanDuration(*d))
+            }
+            (Detail::Timeout(TimeoutScope::Wait), _) => write!(f, "timed out waiting for job{job}"),
+            (Detail::Response, ErrorKind::GraphQl) => {
+                f.write_str("graphql errors")?;
+                if let Some(api) = &i.exchange.api_error {
+                    write!(f, ": {api}")?;
                 }
-                Some(TimeoutScope::Wait) | None => write!(f, "timed out waiting for job{job}"),
-            },
-            ErrorKind::Status => {
-                let status = i.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Ok(())
+            }
+            (Detail::Response, _) => {
+                let status = i
+                    .exchange
+                    .status
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 write!(f, "http status {}", status.as_u16())?;
                 if let Some(reason) = status.canonical_reason() {
                     write!(f, " ({})", reason.to_lowercase())?;
                 }
-                if let Some(summary) = i.api_error.as_ref().and_then(|a| status_summary(a, status))
+                if let Some(summary) = i
+                    .exchange
+                    .api_error
+                    .as_ref()
+                    .and_then(|a| status_summary(a, status))
                 {
                     write!(f, ": {}", one_line(cut_at_char(&summary, 200)))?;
                 }
                 Ok(())
             }
-            ErrorKind::Decode => {
-                write!(
-                    f,
-                    "failed to decode {}",
-                    if msg.is_empty() { "body" } else { msg }
-                )?;
-                if let Some(p) = &i.json_path {
+            (Detail::Decode(d), _) => {
+                write!(f, "failed to decode {}", d.what)?;
+                if let Some(p) = &d.path {
                     write!(f, " at `{p}`")?;
                 }
-                Ok(())
-            }
-            ErrorKind::GraphQl => {
-                f.write_str("graphql errors")?;
-                if let Some(api) = &i.api_error {
-                    write!(f, ": {api}")?;
+                if let Some(m) = &d.message {
+                    write!(f, ": {}", one_line(cut_at_char(m, 300)))?;
                 }
                 Ok(())
             }
-            ErrorKind::JobFailed => match i.job_status.as_deref() {
-                Some(s) if s != "FAILED" => write!(f, "job{job} ended with status {s}"),
-                _ => write!(f, "job{job} failed"),
-            },
-            ErrorKind::JobCancelled => write!(f, "job{job} was cancelled"),
-            ErrorKind::JobTimedOut => write!(f, "job{job} timed out"),
-            ErrorKind::UnexpectedState => write!(
-                f,
-                "{}{job} reached {}",
-                i.message.as_deref().unwrap_or("resource"),
-                i.job_status.as_deref().unwrap_or("an unexpected state")
-            ),
+            (Detail::Job { status, error }, kind) => {
+                let why = error
+                    .as_ref()
+                    .map(|e| describe_job_error(e, JOB_ERROR_SHOWN));
+                match (kind, why) {
+                    (ErrorKind::JobCancelled, None) => return write!(f, "job{job} was cancelled"),
+                    (ErrorKind::JobCancelled, Some(w)) => {
+                        return write!(f, "job{job} was cancelled: {w}");
+                    }
+                    (ErrorKind::JobTimedOut, None) => return write!(f, "job{job} timed out"),
+                    (ErrorKind::JobTimedOut, Some(w)) => {
+                        return write!(f, "job{job} timed out: {w}");
+                    }
+                    _ => {}
+                }
+                match (status, error) {
+                    (JobStatus::Failed, Some(e)) => write!(
+                        f,
+                        "job{job}: failed: {}",
+                        describe_job_error(e, JOB_ERROR_SHOWN)
+                    ),
+                    (JobStatus::Failed, None) => write!(f, "job{job} failed"),
+                    (other, Some(e)) => write!(
+                        f,
+                        "job{job} ended with status {other}: {}",
+                        describe_job_error(e, JOB_ERROR_SHOWN)
+                    ),
+                    (other, None) => write!(f, "job{job} ended with status {other}"),
+                }
+            }
+            (
+                Detail::Resource {
+                    resource,
+                    id,
+                    state,
+                },
+                _,
+            ) => {
+                write!(f, "{resource} {id} reached {state}")
+            }
         }
     }
 }
 
+/// The report (as [`Report`] prints it), so that `fn main() -> Result<(), Error>`, `unwrap()`
+/// and `{:?}` in logs show what happened rather than the error's insides.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = &self.inner;
-        let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind());
-        if let Some(m) = &i.message {
-            d.field("message", m);
-        }
-        if let Some(t) = &i.timeout {
-            d.field("timeout", t);
-        }
-        if let Some(r) = &i.request {
-            d.field("request", r);
-        }
-        if let Some(s) = &i.status {
-            d.field("status", s);
-        }
-        if let Some(a) = &i.api_error {
-            d.field("api_error", a);
-        }
-        if let Some(r) = &i.request_id {
-            d.field("request_id", r);
-        }
-        if let Some(p) = &i.json_path {
-            d.field("json_path", p);
-        }
-        if let Some(j) = &i.job_id {
-            d.field("job_id", j);
-        }
-        if let Some(s) = &i.source {
-            d.field("source", s);
-        }
-        d.finish_non_exhaustive()
+        fmt::Display::fmt(&Report(self), f)
     }
 }
 
@@ -877,7 +1121,9 @@ fn parse_job_error(v: Value) -> Value {
     v
 }
 
-fn describe_job_error(v: &Value) -> String {
+/// The worker's error in one line of at most `max` bytes: `ValueError: bad input` (the Python
+/// worker's `error_type` and `error_message`), the string it sent, or its JSON.
+fn describe_job_error(v: &Value, max: usize) -> String {
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     let text = match (s("error_type"), s("error_message")) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
@@ -887,7 +1133,127 @@ fn describe_job_error(v: &Value) -> String {
             other => other.to_string(),
         },
     };
-    one_line(cut_at_char(&text, 1024))
+    let line = one_line(&text);
+    if line.len() <= max {
+        return line;
+    }
+    format!("{}…", cut_at_char(&line, max))
+}
+
+/// The HTTP stack's failure in plain words: the innermost cause, which says what happened
+/// (`connection refused`, `invalid peer certificate: UnknownIssuer`), without the layers that
+/// only say where (`error sending request`, `client error (Connect)`).
+fn plain_reason(err: &reqwest::Error) -> String {
+    let mut innermost: &(dyn StdError + 'static) = err;
+    while let Some(next) = innermost.source() {
+        innermost = next;
+    }
+    if let Some(io) = innermost.downcast_ref::<std::io::Error>() {
+        use std::io::ErrorKind as K;
+        let known = match io.kind() {
+            K::ConnectionRefused => Some("connection refused"),
+            K::ConnectionReset => Some("connection reset by the peer"),
+            K::ConnectionAborted => Some("connection aborted"),
+            K::TimedOut => Some("timed out"),
+            K::UnexpectedEof => Some("the connection closed early"),
+            K::BrokenPipe => Some("broken pipe"),
+            K::AddrNotAvailable => Some("address not available"),
+            K::HostUnreachable => Some("host unreachable"),
+            K::NetworkUnreachable => Some("network unreachable"),
+            _ => None,
+        };
+        if let Some(known) = known {
+            return known.to_owned();
+        }
+    }
+    let text = innermost.to_string();
+    // `Connection refused (os error 111)`: the number helps no one.
+    let text = match text.find(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
+    };
+    lowercase_first(&text)
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        // `Name or service…` but not `TLS…`.
+        Some(c) if c.is_uppercase() && !chars.next().is_some_and(char::is_uppercase) => {
+            c.to_lowercase().chain(s[c.len_utf8()..].chars()).collect()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// What a decoder's error says: its message without the position (kept apart), and what was
+/// expected, from serde's `invalid type: …, expected …` form.
+fn decode_detail(what: &'static str, err: &serde_json::Error, body: &[u8]) -> Decode {
+    let mut message = err.to_string();
+    let position = (err.line() > 0).then(|| (err.line(), err.column()));
+    if let Some((line, column)) = position {
+        let suffix = format!(" at line {line} column {column}");
+        if message.ends_with(&suffix) {
+            message.truncate(message.len() - suffix.len());
+        }
+    }
+    let expected = message.split_once(", expected ").map(|(_, e)| e.to_owned());
+    Decode {
+        what: what.to_owned(),
+        path: None,
+        message: Some(message),
+        expected,
+        position,
+        body: truncate_body(body),
+    }
+}
+
+/// A duration for people: `250 ms`, `1 s`, `1.5 s`, `2 min 5 s`, `1 h 30 min`.
+///
+/// ```
+/// use std::time::Duration;
+/// use runpod_transport::HumanDuration;
+///
+/// let show = |ms| HumanDuration(Duration::from_millis(ms)).to_string();
+/// assert_eq!(show(250), "250 ms");
+/// assert_eq!(show(1000), "1 s");
+/// assert_eq!(show(1500), "1.5 s");
+/// assert_eq!(show(125_000), "2 min 5 s");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.is_zero() {
+            return f.write_str("0 s");
+        }
+        if d < Duration::from_millis(1) {
+            return write!(f, "{} µs", d.as_micros().max(1));
+        }
+        // Rounded to the millisecond: `999.956579ms` reads as `1 s`.
+        let ms = (d.as_nanos() + 500_000) / 1_000_000;
+        if ms < 1000 {
+            return write!(f, "{ms} ms");
+        }
+        if ms < 60_000 {
+            let (s, frac) = (ms / 1000, ms % 1000);
+            if frac == 0 {
+                return write!(f, "{s} s");
+            }
+            let frac = format!("{frac:03}");
+            return write!(f, "{s}.{} s", frac.trim_end_matches('0'));
+        }
+        let secs = (ms + 500) / 1000;
+        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+        match (h, m, s) {
+            (0, m, 0) => write!(f, "{m} min"),
+            (0, m, s) => write!(f, "{m} min {s} s"),
+            (h, 0, _) => write!(f, "{h} h"),
+            (h, m, _) => write!(f, "{h} h {m} min"),
+        }
+    }
 }
 
 pub(crate) fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
@@ -962,11 +1328,18 @@ mod tests {
             Error::config_with_source("cannot read ~/.runpod/config.toml", io()),
             Error::invalid_input("bad"),
             Error::invalid_input_with_source("cannot encode the request body", io()),
-            Error::from_failure(Failure::Connect, io()),
-            Error::from_failure(Failure::Network, io()),
-            Error::from_failure(Failure::Redirect, io()),
-            Error::from_failure(Failure::Builder, io()),
-            Error::from_failure(Failure::Decode, io()),
+            Error::connection(
+                ErrorKind::Connect,
+                Some("127.0.0.1:8000"),
+                "connection refused",
+            ),
+            Error::connection(
+                ErrorKind::Network,
+                Some("h:443"),
+                "connection reset by the peer",
+            ),
+            Error::connection(ErrorKind::Redirect, Some("h:443"), "too many redirects"),
+            Error::connection(ErrorKind::Timeout, None, "operation timed out"),
             Error::attempt_timeout(Duration::from_secs(30)),
             Error::operation_timeout(
                 Duration::from_secs(1),
@@ -988,7 +1361,11 @@ mod tests {
                 b"{}",
             ),
             decode_error(),
-            Error::decode_message("graphql response without data", b"{}"),
+            Error::decode_message(
+                "graphql response",
+                "it has neither `data` nor `errors`",
+                b"{}",
+            ),
             Error::job_ended("j", "FAILED", Some(json!("oops"))),
             Error::job_ended("j", "CANCELLED", None),
             Error::job_ended("j", "TIMED_OUT", None),
@@ -1020,6 +1397,7 @@ mod tests {
             ErrorKind::Connect,
             ErrorKind::Timeout,
             ErrorKind::Network,
+            ErrorKind::Redirect,
             ErrorKind::Status,
             ErrorKind::Decode,
             ErrorKind::GraphQl,
@@ -1044,7 +1422,7 @@ mod tests {
         );
         assert_eq!(
             Report(&e).to_string(),
-            "operation deadline of 1s exceeded: http status 503 (service unavailable): no workers"
+            "operation deadline of 1 s exceeded: http status 503 (service unavailable): no workers"
         );
     }
 
@@ -1058,10 +1436,10 @@ mod tests {
             )),
         );
         assert_eq!(e.job_error().unwrap()["error_message"], "bad input");
-        assert!(
-            Report(&e)
-                .to_string()
-                .contains("job error: ValueError: bad input")
+        assert_eq!(e.to_string(), "job j: failed: ValueError: bad input");
+        assert_eq!(
+            Report(&e).to_string(),
+            "job j: failed: ValueError: bad input"
         );
         // A plain string stays a string.
         let e = Error::job_ended("j", "FAILED", Some(json!("plain")));
@@ -1075,6 +1453,7 @@ mod tests {
         let e = Error::job_ended("j", "WEIRD", None);
         assert!(e.is_job_failed());
         assert_eq!(e.to_string(), "job j ended with status WEIRD");
+        assert_eq!(e.job_status(), Some(&JobStatus::Unknown("WEIRD".into())));
     }
 
     #[test]
@@ -1092,6 +1471,140 @@ mod tests {
         assert!(Error::config("x").is_config());
         assert!(decode_error().is_decode() && !decode_error().is_retryable());
         assert_eq!(decode_error().json_path(), Some("n"));
+    }
+
+    /// Every kind's context comes back through its accessors, and no accessor answers for
+    /// another kind's context.
+    #[test]
+    fn every_kind_s_context_is_reachable_through_its_accessors() {
+        // Config / InvalidInput: the message.
+        let e = Error::config("no API key");
+        assert_eq!(e.to_string(), "invalid configuration: no API key");
+        assert_eq!((e.status(), e.job_id(), e.resource()), (None, None, None));
+
+        // Connect / Network / Redirect: target and reason, plus the request when sent.
+        let e = Error::connection(
+            ErrorKind::Connect,
+            Some("127.0.0.1:8000"),
+            "connection refused",
+        )
+        .with_request(&Method::GET, "/v2/ep/health")
+        .with_attempts(3);
+        assert_eq!(e.target(), Some("127.0.0.1:8000"));
+        assert_eq!(e.request(), Some((&Method::GET, "/v2/ep/health")));
+        assert_eq!(e.attempts(), Some(3));
+        assert_eq!(
+            e.to_string(),
+            "connect to 127.0.0.1:8000: connection refused"
+        );
+        let e = Error::connection(ErrorKind::Redirect, Some("h:443"), "too many redirects");
+        assert!(e.is_redirect() && !e.is_network() && !e.is_retryable());
+
+        // Timeout: the wait's job id; an operation timeout's last failure as its source.
+        assert_eq!(Error::wait_timeout("j9").job_id(), Some("j9"));
+        let last = Error::http_status(StatusCode::BAD_GATEWAY, HeaderMap::new(), b"x");
+        let e = Error::operation_timeout(Duration::from_millis(250), Some(last));
+        assert_eq!(e.to_string(), "operation deadline of 250 ms exceeded");
+        let src = e.source().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(src.status(), Some(StatusCode::BAD_GATEWAY));
+
+        // Status: the whole exchange.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", "req-1".parse().unwrap());
+        headers.insert("retry-after", "7".parse().unwrap());
+        let e = Error::http_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            br#"{"title":"Too Many Requests","detail":"slow down"}"#,
+        )
+        .with_request(&Method::POST, "/v2/ep/run")
+        .with_attempts(2);
+        assert_eq!(e.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+        assert_eq!(e.request(), Some((&Method::POST, "/v2/ep/run")));
+        assert_eq!(e.request_id(), Some("req-1"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(e.attempts(), Some(2));
+        assert_eq!(e.api_error().unwrap().detail.as_deref(), Some("slow down"));
+        assert!(e.headers().unwrap().contains_key("x-request-id"));
+        assert!(e.body().unwrap().contains("slow down"));
+        assert_eq!(
+            (e.json_path(), e.job_error(), e.state()),
+            (None, None, None)
+        );
+
+        // GraphQL: the parsed errors and the body.
+        let api = ApiError::from_value(&json!({"errors":[{"message":"boom"}]})).unwrap();
+        let e = Error::graphql(api, HeaderMap::new(), b"{\"errors\":[]}");
+        assert_eq!(e.status(), Some(StatusCode::OK));
+        assert_eq!(e.api_error().unwrap().errors[0].message, "boom");
+        assert!(e.body().is_some());
+
+        // Decode: path, expectation, body, and the response it came in.
+        let e = decode_error().with_response(StatusCode::OK, &HeaderMap::new());
+        assert_eq!((e.json_path(), e.expected()), (Some("n"), Some("u32")));
+        assert_eq!(e.body(), Some(r#"{"n":"x"}"#));
+        assert_eq!(e.status(), Some(StatusCode::OK));
+        assert_eq!(
+            e.to_string(),
+            "failed to decode response body at `n`: invalid type: string \"x\", expected u32"
+        );
+
+        // Job outcome: id, typed status, the worker's error.
+        let e = Error::job_ended(
+            "j1",
+            "FAILED",
+            Some(json!({"error_type": "InvalidInput", "error_message": "missing field prompt"})),
+        );
+        assert_eq!(e.job_id(), Some("j1"));
+        assert_eq!(e.job_status(), Some(&JobStatus::Failed));
+        assert_eq!(e.state(), Some("FAILED"));
+        assert_eq!(e.job_error().unwrap()["error_type"], "InvalidInput");
+        assert_eq!(e.resource(), None);
+
+        // Resource state: kind, id, state; not a job.
+        let e = Error::unexpected_state("pod", "p1", "EXITED");
+        assert_eq!(
+            (e.resource(), e.resource_id(), e.state()),
+            (Some("pod"), Some("p1"), Some("EXITED"))
+        );
+        assert_eq!((e.job_id(), e.job_status()), (None, None));
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let show = |d: Duration| HumanDuration(d).to_string();
+        assert_eq!(show(Duration::ZERO), "0 s");
+        assert_eq!(show(Duration::from_micros(40)), "40 µs");
+        assert_eq!(show(Duration::from_millis(250)), "250 ms");
+        assert_eq!(show(Duration::from_nanos(999_956_579)), "1 s");
+        assert_eq!(show(Duration::from_secs(1)), "1 s");
+        assert_eq!(show(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(show(Duration::from_millis(12_250)), "12.25 s");
+        assert_eq!(show(Duration::from_secs(60)), "1 min");
+        assert_eq!(show(Duration::from_secs(90)), "1 min 30 s");
+        assert_eq!(show(Duration::from_secs(3600)), "1 h");
+        assert_eq!(show(Duration::from_secs(5400)), "1 h 30 min");
+    }
+
+    #[test]
+    fn debug_is_the_report() {
+        let e = Error::job_ended(
+            "3f",
+            "FAILED",
+            Some(json!(
+                "{\"error_type\": \"InvalidInput\", \"error_message\": \"missing field prompt\"}"
+            )),
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "job 3f: failed: InvalidInput: missing field prompt"
+        );
+        let e = Error::http_status(StatusCode::NOT_FOUND, HeaderMap::new(), b"nope")
+            .with_request(&Method::GET, "/v2/pods/p1");
+        assert_eq!(
+            format!("{e:?}"),
+            "http status 404 (not found)\n  request: GET /v2/pods/p1\n  body: nope"
+        );
     }
 
     #[test]

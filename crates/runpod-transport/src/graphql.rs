@@ -90,7 +90,8 @@ impl<Q: GraphQLQuery> GraphQlRequest<Q> {
         }
         match envelope.get("data") {
             None | Some(Value::Null) => Err(with_ctx(Error::decode_message(
-                "graphql response without data",
+                "graphql response",
+                "it has neither `data` nor `errors`",
                 body,
             ))),
             Some(_) => {

@@ -39,12 +39,14 @@ mod api_key;
 mod client;
 mod config;
 mod error;
+mod exchange;
 mod graphql;
+pub mod path;
 mod rate_limit;
 mod request;
 mod response;
+mod response_future;
 mod retry;
-mod sending;
 mod sse;
 mod url_base;
 
@@ -56,13 +58,14 @@ pub use client::{Auth, HttpClient};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, KeySource,
 };
-pub use error::{Error, ErrorKind, Report};
+pub use error::{Error, ErrorKind, HumanDuration, Report};
 pub use graphql::GraphQlRequest;
 pub use rate_limit::{RateLimit, RateLimitWindow};
 pub use request::RequestBuilder;
 pub use response::{Response, from_value};
+pub use response_future::{JsonFuture, ResponseFuture};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
-pub use sending::{JsonFuture, ResponseFuture};
+pub use runpod_types::serverless::JobStatus;
 pub use sse::SseEvent;
 pub use url_base::UrlBase;
 

@@ -1,24 +1,22 @@
-//! Request builder, the attempt/retry/timeout loop, and the server-sent-events stream.
+//! The request builder: what a caller sets before sending. Sending is in `exchange` (the
+//! prepared request, its exchanges, the retry loop) and `response_future`; the event stream in
+//! `sse`.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::StreamExt;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
 use url::Url;
 
-use crate::retry::{self, Failure};
-use crate::sending::{JsonFuture, ResponseFuture, Running};
-use crate::sse::{SseEvent, SseParser};
-use crate::{Auth, Error, HttpClient, Response, RetryPolicy};
+use crate::exchange::Prepared;
+use crate::response_future::{JsonFuture, ResponseFuture};
+use crate::sse::SseEvent;
+use crate::{Auth, Error, HttpClient, RetryPolicy};
 
 /// A request being built; finish it with [`send`](Self::send), [`send_json`](Self::send_json)
 /// or [`send_sse`](Self::send_sse).
@@ -218,95 +216,12 @@ impl RequestBuilder {
         );
         self.headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let prepared = self.prepare();
-        async_stream::stream! {
-            let mut prepared = match prepared {
-                Ok(p) => p,
-                Err(e) => {
-                    yield Err(e);
-                    return;
-                }
-            };
-            let deadline = prepared.operation_timeout.map(|d| (Instant::now() + d, d));
-            // The deadline covers the whole stream, so each connection gets none of its own.
-            prepared.operation_timeout = None;
-            let policy = prepared.retry_policy().clone();
-            let mut rng = policy.rng();
-            let mut parser = SseParser::new();
-            let mut broken_in_a_row = 0u32;
-            loop {
-                if let Some(id) = parser.last_event_id()
-                    && let Ok(v) = HeaderValue::from_str(id)
-                {
-                    prepared.headers.insert(HeaderName::from_static("last-event-id"), v);
-                }
-                let connect = Running::start(prepared.clone(), true);
-                let connected = match deadline {
-                    Some((at, d)) => tokio::time::timeout_at(at, connect)
-                        .await
-                        .unwrap_or_else(|_| Err(Error::operation_timeout(d, None))),
-                    None => connect.await,
-                };
-                let response = match connected {
-                    Ok(Outcome::Stream(r)) => r,
-                    Ok(Outcome::Full(_)) => return,
-                    Err(e) => {
-                        yield Err(e);
-                        return;
-                    }
-                };
-                if response.status() == StatusCode::NO_CONTENT {
-                    return; // the server's way of saying "do not reconnect"
-                }
-                let mut body = response.bytes_stream();
-                let broke = loop {
-                    let next = match deadline {
-                        Some((at, d)) => match tokio::time::timeout_at(at, body.next()).await {
-                            Ok(next) => next,
-                            Err(_) => {
-                                yield Err(Error::operation_timeout(d, None)
-                                    .with_request(&prepared.method, prepared.url.path()));
-                                return;
-                            }
-                        },
-                        None => body.next().await,
-                    };
-                    match next {
-                        Some(Ok(chunk)) => {
-                            for event in parser.feed(&chunk) {
-                                broken_in_a_row = 0;
-                                yield Ok(event);
-                            }
-                        }
-                        Some(Err(e)) => break e,
-                        None => return, // clean end of stream
-                    }
-                };
-                broken_in_a_row += 1;
-                let err = Error::from_failure(retry::failure_of(&broke), broke.without_url())
-                    .with_request(&prepared.method, prepared.url.path());
-                if broken_in_a_row >= policy.max_attempts() {
-                    yield Err(err.with_attempts(broken_in_a_row));
-                    return;
-                }
-                parser.discard_partial();
-                let delay = policy.delay(broken_in_a_row, parser.reconnect_delay(), &mut rng);
-                tracing::debug!(
-                    path = %prepared.url.path(),
-                    error = %err,
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    last_event_id = parser.last_event_id(),
-                    "event stream broke; reconnecting"
-                );
-                if let Some((at, d)) = deadline
-                    && Instant::now() + delay >= at
-                {
-                    yield Err(Error::operation_timeout(d, Some(err)));
-                    return;
-                }
-                tokio::time::sleep(delay).await;
-            }
-        }
+        crate::sse::events(self.prepare())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn prepare_for_test(self) -> Result<Prepared, Error> {
+        self.prepare()
     }
 
     fn prepare(self) -> Result<Prepared, Error> {
@@ -364,194 +279,4 @@ fn is_secret_header(name: &HeaderName) -> bool {
         || n.contains("key")
         || n.contains("token")
         || n.contains("secret")
-}
-
-/// What the retry loop has done so far, for an operation timeout that interrupts it.
-#[derive(Default)]
-struct Progress {
-    attempts: u32,
-    last_error: Option<Error>,
-}
-
-pub(crate) enum Outcome {
-    Full(Response),
-    Stream(reqwest::Response),
-}
-
-#[derive(Clone)]
-pub(crate) struct Prepared {
-    client: HttpClient,
-    pub(crate) method: Method,
-    pub(crate) url: Url,
-    headers: HeaderMap,
-    body: Option<Bytes>,
-    idempotent: bool,
-    /// A policy of this request's own; `None`: the client's (kept there, not copied into every
-    /// request's future).
-    retry: Option<Box<RetryPolicy>>,
-    pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) operation_timeout: Option<Duration>,
-    pub(crate) operation: Option<&'static str>,
-}
-
-impl Prepared {
-    fn retry_policy(&self) -> &RetryPolicy {
-        self.retry
-            .as_deref()
-            .unwrap_or_else(|| self.client.config().retry_policy())
-    }
-
-    /// The retry loop after the first attempt failed with `err`.
-    pub(crate) async fn retry_after_first(
-        &self,
-        err: Error,
-        stream: bool,
-        start: Instant,
-    ) -> Result<Outcome, Error> {
-        let mut progress = Progress {
-            attempts: 1,
-            last_error: None,
-        };
-        self.retry_after(err, stream, start, &mut progress).await
-    }
-
-    /// Every attempt under the operation timeout `limit`.
-    pub(crate) async fn timed(
-        &self,
-        limit: Duration,
-        stream: bool,
-        start: Instant,
-    ) -> Result<Outcome, Error> {
-        let mut progress = Progress::default();
-        let attempts = async {
-            progress.attempts = 1;
-            match self.attempt(stream, 1).await {
-                Ok(outcome) => Ok(outcome),
-                Err(err) => self.retry_after(err, stream, start, &mut progress).await,
-            }
-        };
-        match tokio::time::timeout(limit, attempts).await {
-            Ok(result) => result,
-            Err(_) => {
-                let err = Error::operation_timeout(limit, progress.last_error.take());
-                Err(if progress.attempts > 1 {
-                    err.with_attempts(progress.attempts)
-                } else {
-                    err
-                })
-            }
-        }
-    }
-
-    /// The retry loop after attempt `progress.attempts` failed with `err`: backs off and tries
-    /// again while the error is retryable and attempts remain.
-    async fn retry_after(
-        &self,
-        mut err: Error,
-        stream: bool,
-        start: Instant,
-        progress: &mut Progress,
-    ) -> Result<Outcome, Error> {
-        let policy = self.retry_policy();
-        let mut rng = policy.rng();
-        loop {
-            let attempt = progress.attempts;
-            let retryable = err
-                .failure()
-                .is_some_and(|f| retry::may_retry(f, self.idempotent));
-            if !retryable || attempt >= policy.max_attempts() {
-                return Err(if attempt > 1 {
-                    err.with_attempts(attempt)
-                } else {
-                    err
-                });
-            }
-            let delay = policy.delay(attempt, err.retry_after(), &mut rng);
-            if let Some(limit) = self.operation_timeout
-                && start.elapsed() + delay >= limit
-            {
-                // Sleeping would overrun the deadline: fail now, keeping the cause.
-                return Err(Error::operation_timeout(limit, Some(err)).with_attempts(attempt));
-            }
-            tracing::debug!(
-                attempt,
-                error = %err,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "attempt failed; retrying"
-            );
-            progress.last_error = Some(err);
-            tokio::time::sleep(delay).await;
-            progress.attempts = attempt + 1;
-            err = match self.attempt(stream, attempt + 1).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(err) => err,
-            };
-        }
-    }
-
-    /// Attempt number `n`, noted with its status on the request's span.
-    async fn attempt(&self, stream: bool, n: u32) -> Result<Outcome, Error> {
-        tracing::Span::current().record("attempt", n);
-        let exchange = self.exchange(stream);
-        let result = match self.attempt_timeout {
-            Some(limit) => tokio::time::timeout(limit, exchange)
-                .await
-                .unwrap_or_else(|_| Err(Error::attempt_timeout(limit))),
-            None => exchange.await,
-        };
-        if let Some(status) = status_of(&result) {
-            tracing::Span::current().record("status", status.as_u16());
-        }
-        result
-    }
-
-    /// One request and response, boxed: the layers around it (the attempt timeout, the retry
-    /// loop, the caller's own futures) would otherwise copy it each time they are built. The
-    /// request context (method, path) is added by the caller, so the box borrows nothing.
-    pub(crate) fn exchange(
-        &self,
-        stream: bool,
-    ) -> Pin<Box<dyn Future<Output = Result<Outcome, Error>> + Send>> {
-        // A `reqwest::Request` made directly takes the header map as it is; its builder would
-        // re-insert every header into a map of its own.
-        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
-        *request.headers_mut() = self.headers.clone();
-        if let Some(body) = &self.body {
-            *request.body_mut() = Some(body.clone().into());
-        }
-        // Started here, not in the block: what a block captures keeps its room in the box for
-        // the whole exchange, and the request is large while the pending response is not.
-        let pending = self.client.inner.http.execute(request);
-        let exchange = async move {
-            let mut response = pending.await.map_err(reqwest_error)?;
-            let status = response.status();
-            if stream && status.is_success() {
-                return Ok(Outcome::Stream(response));
-            }
-            // Taken, not cloned: the body read below consumes the response.
-            let headers = std::mem::take(response.headers_mut());
-            let body = response.bytes().await.map_err(reqwest_error)?;
-            if status.is_success() {
-                Ok(Outcome::Full(Response::new(status, headers, body)))
-            } else {
-                Err(Error::http_status(status, headers, &body))
-            }
-        };
-        Box::pin(exchange)
-    }
-}
-
-/// The HTTP status an attempt ended with, if it got one.
-pub(crate) fn status_of(result: &Result<Outcome, Error>) -> Option<StatusCode> {
-    match result {
-        Ok(Outcome::Full(r)) => Some(r.status()),
-        Ok(Outcome::Stream(r)) => Some(r.status()),
-        Err(e) => e.status(),
-    }
-}
-
-fn reqwest_error(err: reqwest::Error) -> Error {
-    let failure: Failure = retry::failure_of(&err);
-    // The URL is reported once, without its query, by `with_request`.
-    Error::from_failure(failure, err.without_url())
 }

@@ -95,9 +95,7 @@ pub(crate) fn decode_slice<T: DeserializeOwned>(
     let mut de = serde_json::Deserializer::from_slice(input);
     let value =
         serde_path_to_error::deserialize(&mut de).map_err(|e| Error::decode(what, e, body))?;
-    de.end().map_err(|e| {
-        Error::decode_message(format!("{what} (trailing characters)"), body).with_source(e)
-    })?;
+    de.end().map_err(|e| Error::decode_json(what, &e, body))?;
     Ok(value)
 }
 

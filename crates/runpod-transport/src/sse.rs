@@ -1,7 +1,18 @@
 //! Server-sent events: a pure, incremental parser (the `text/event-stream` rules of the HTML
-//! standard) used by [`RequestBuilder::send_sse`](crate::RequestBuilder::send_sse).
+//! standard), and the reconnecting stream of events behind
+//! [`RequestBuilder::send_sse`](crate::RequestBuilder::send_sse).
 
 use std::time::Duration;
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::exchange::{Prepared, Streaming};
+use crate::response_future::Running;
 
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -134,6 +145,100 @@ impl SseParser {
             data,
             retry,
         });
+    }
+}
+
+/// The events of a server-sent-events request, reconnecting as
+/// [`RequestBuilder::send_sse`](crate::RequestBuilder::send_sse) describes.
+pub(crate) fn events(
+    prepared: Result<Prepared, Error>,
+) -> impl Stream<Item = Result<SseEvent, Error>> + Send + 'static {
+    async_stream::stream! {
+        let mut prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                yield Err(e);
+                return;
+            }
+        };
+        let deadline = prepared.operation_timeout.map(|d| (Instant::now() + d, d));
+        // The deadline covers the whole stream, so each connection gets none of its own.
+        prepared.operation_timeout = None;
+        let policy = prepared.retry_policy().clone();
+        let mut rng = policy.rng();
+        let mut parser = SseParser::new();
+        let mut broken_in_a_row = 0u32;
+        loop {
+            if let Some(id) = parser.last_event_id()
+                && let Ok(v) = HeaderValue::from_str(id)
+            {
+                prepared.headers.insert(HeaderName::from_static("last-event-id"), v);
+            }
+            let connect = Running::<Streaming>::start(prepared.clone());
+            let connected = match deadline {
+                Some((at, d)) => tokio::time::timeout_at(at, connect)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::operation_timeout(d, None))),
+                None => connect.await,
+            };
+            let response = match connected {
+                Ok(r) => r,
+                Err(e) => {
+                    yield Err(e);
+                    return;
+                }
+            };
+            if response.status() == StatusCode::NO_CONTENT {
+                return; // the server's way of saying "do not reconnect"
+            }
+            let mut body = response.bytes_stream();
+            let broke = loop {
+                let next = match deadline {
+                    Some((at, d)) => match tokio::time::timeout_at(at, body.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            yield Err(Error::operation_timeout(d, None)
+                                .with_request(&prepared.method, prepared.url.path()));
+                            return;
+                        }
+                    },
+                    None => body.next().await,
+                };
+                match next {
+                    Some(Ok(chunk)) => {
+                        for event in parser.feed(&chunk) {
+                            broken_in_a_row = 0;
+                            yield Ok(event);
+                        }
+                    }
+                    Some(Err(e)) => break e,
+                    None => return, // clean end of stream
+                }
+            };
+            broken_in_a_row += 1;
+            let err = Error::from_reqwest(&broke)
+                .with_request(&prepared.method, prepared.url.path());
+            if broken_in_a_row >= policy.max_attempts() {
+                yield Err(err.with_attempts(broken_in_a_row));
+                return;
+            }
+            parser.discard_partial();
+            let delay = policy.delay(broken_in_a_row, parser.reconnect_delay(), &mut rng);
+            tracing::debug!(
+                path = %prepared.url.path(),
+                error = %err,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                last_event_id = parser.last_event_id(),
+                "event stream broke; reconnecting"
+            );
+            if let Some((at, d)) = deadline
+                && Instant::now() + delay >= at
+            {
+                yield Err(Error::operation_timeout(d, Some(err)));
+                return;
+            }
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 

@@ -130,10 +130,12 @@ impl ListPods {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("pods")]);
-        let mut request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("pods")],
+            );
         if let Some(value) = &self.include_cluster_pods {
             request = request.query("includeClusterPods", value);
         }
@@ -386,10 +388,12 @@ impl CreatePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("pods")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("pods")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -442,16 +446,16 @@ impl GetPod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -598,16 +602,16 @@ impl UpdatePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -667,16 +671,16 @@ impl DeletePod {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -777,9 +781,10 @@ impl ApplyPodAction {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::POST,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
@@ -787,7 +792,6 @@ impl ApplyPodAction {
                     PathSegment::Literal("action"),
                 ],
             );
-        let mut request = self.client.http().request(Method::POST, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -895,9 +899,10 @@ impl GetPodLogs {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("pods"),
@@ -905,7 +910,6 @@ impl GetPodLogs {
                     PathSegment::Literal("logs"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -958,10 +962,12 @@ impl ListEndpoints {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("serverless")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("serverless")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1191,10 +1197,12 @@ impl CreateEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("serverless")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("serverless")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -1247,16 +1255,16 @@ impl GetEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1443,16 +1451,16 @@ impl UpdateEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -1507,16 +1515,16 @@ impl DeleteEndpoint {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1581,9 +1589,10 @@ impl ListEndpointWorkers {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1591,7 +1600,6 @@ impl ListEndpointWorkers {
                     PathSegment::Literal("workers"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1647,9 +1655,10 @@ impl ListEndpointReleases {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1657,7 +1666,6 @@ impl ListEndpointReleases {
                     PathSegment::Literal("releases"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -1764,9 +1772,10 @@ impl GetWorkerLogs {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("serverless"),
@@ -1776,7 +1785,6 @@ impl GetWorkerLogs {
                     PathSegment::Literal("logs"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -1829,10 +1837,12 @@ impl ListTemplates {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("templates")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("templates")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2002,10 +2012,12 @@ impl CreateTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("templates")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("templates")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2060,16 +2072,16 @@ impl GetTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2225,16 +2237,16 @@ impl UpdateTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2290,16 +2302,16 @@ impl DeleteTemplate {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("templates"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2349,10 +2361,12 @@ impl ListNetworkVolumes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2451,10 +2465,12 @@ impl CreateNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("network-volumes")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2507,16 +2523,16 @@ impl GetNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2593,16 +2609,16 @@ impl UpdateNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2655,16 +2671,16 @@ impl DeleteNetworkVolume {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("network-volumes"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2714,10 +2730,12 @@ impl ListClusters {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("clusters")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("clusters")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2855,10 +2873,12 @@ impl CreateCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("clusters")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("clusters")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -2911,16 +2931,16 @@ impl GetCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -2992,16 +3012,16 @@ impl UpdateCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PATCH,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::PATCH, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -3054,16 +3074,16 @@ impl DeleteCluster {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3115,9 +3135,10 @@ impl ListClusterPods {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("clusters"),
@@ -3125,7 +3146,6 @@ impl ListClusterPods {
                     PathSegment::Literal("pods"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3175,10 +3195,12 @@ impl ListRegistries {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("registries")]);
-        let request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("registries")],
+            );
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3270,10 +3292,12 @@ impl CreateRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("registries")]);
-        let mut request = self.client.http().request(Method::POST, url);
+            .request(
+                Method::POST,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("registries")],
+            );
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -3328,16 +3352,16 @@ impl GetRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3393,16 +3417,16 @@ impl DeleteRegistry {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3450,16 +3474,16 @@ impl ListDelegations {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Literal("delegations"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3536,16 +3560,16 @@ impl CreateDelegation {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::POST,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
                     PathSegment::Literal("delegations"),
                 ],
             );
-        let mut request = self.client.http().request(Method::POST, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }
@@ -3596,9 +3620,10 @@ impl RevokeDelegation {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::DELETE,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("registries"),
@@ -3606,7 +3631,6 @@ impl RevokeDelegation {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let request = self.client.http().request(Method::DELETE, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -3731,16 +3755,16 @@ impl ListGpuTypes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("gpus"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -3888,9 +3912,10 @@ impl GetGpuType {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -3898,7 +3923,6 @@ impl GetGpuType {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4002,16 +4026,16 @@ impl ListCpuTypes {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("cpus"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4105,9 +4129,10 @@ impl GetCpuType {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -4115,7 +4140,6 @@ impl GetCpuType {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4231,16 +4255,16 @@ impl ListDataCenters {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("datacenters"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4320,9 +4344,10 @@ impl GetDataCenter {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
@@ -4330,7 +4355,6 @@ impl GetDataCenter {
                     PathSegment::Param(&self.id),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if !self.include.is_empty() {
             request = request.query("include", join_csv(&self.include));
         }
@@ -4404,16 +4428,16 @@ impl ListPublicTemplates {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("catalog"),
                     PathSegment::Literal("templates"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.source {
             request = request.query("source", value);
         }
@@ -4502,10 +4526,12 @@ impl ListBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(&[PathSegment::Literal("v2"), PathSegment::Literal("billing")]);
-        let mut request = self.client.http().request(Method::GET, url);
+            .request(
+                Method::GET,
+                &[PathSegment::Literal("v2"), PathSegment::Literal("billing")],
+            );
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4612,16 +4638,16 @@ impl ListPodBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("pods"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4731,16 +4757,16 @@ impl ListServerlessBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("serverless"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4841,16 +4867,16 @@ impl ListEndpointBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("endpoints"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -4957,16 +4983,16 @@ impl ListNetworkVolumeBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("network-volumes"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -5076,16 +5102,16 @@ impl ListClusterBilling {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("billing"),
                     PathSegment::Literal("clusters"),
                 ],
             );
-        let mut request = self.client.http().request(Method::GET, url);
         if let Some(value) = &self.start_time {
             request = request.query("startTime", value);
         }
@@ -5150,16 +5176,16 @@ impl GetSshKeys {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let request = self
             .client
-            .url(
+            .request(
+                Method::GET,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("account"),
                     PathSegment::Literal("ssh-keys"),
                 ],
             );
-        let request = self.client.http().request(Method::GET, url);
         self.options.apply(request)
     }
     /// Sends the request.
@@ -5235,16 +5261,16 @@ impl UpdateSshKeys {
     }
     /// The HTTP request this builder describes.
     pub(crate) fn into_request(self) -> RequestBuilder {
-        let url = self
+        let mut request = self
             .client
-            .url(
+            .request(
+                Method::PUT,
                 &[
                     PathSegment::Literal("v2"),
                     PathSegment::Literal("account"),
                     PathSegment::Literal("ssh-keys"),
                 ],
             );
-        let mut request = self.client.http().request(Method::PUT, url);
         request = request.json(&self.body);
         self.options.apply(request)
     }

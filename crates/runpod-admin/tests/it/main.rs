@@ -1,7 +1,6 @@
 //! Integration tests of runpod-admin against loopback mock servers (and, ignored, the live API).
 
 mod coverage;
-mod easy;
 mod errors;
 mod fallback;
 mod graphql;
@@ -10,5 +9,7 @@ mod local;
 mod logs;
 mod models;
 mod operations;
+mod path_ids;
+mod python_shortcuts;
 mod support;
 mod wait;

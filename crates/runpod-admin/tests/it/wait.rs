@@ -99,7 +99,11 @@ async fn a_pod_that_stops_ends_the_wait() {
         .await
         .unwrap_err();
     assert!(is_pod_not_running(&err), "{err:?}");
-    assert_eq!((err.job_id(), err.state()), (Some("p1"), Some("ERROR")));
+    assert_eq!(
+        (err.resource(), err.resource_id()),
+        (Some("pod"), Some("p1"))
+    );
+    assert_eq!((err.job_id(), err.state()), (None, Some("ERROR")));
     assert!(!err.is_job_outcome(), "a pod is not a job: {err}");
     assert_eq!(reads.load(Ordering::SeqCst), 2);
 }

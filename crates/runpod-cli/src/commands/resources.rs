@@ -722,9 +722,9 @@ impl Fields {
     /// The body as the SDK's request type; a missing or mistyped field is a usage error.
     fn decode<T: DeserializeOwned>(self, what: &str) -> CliResult<T> {
         runpod::transport::from_value(Value::Object(self.body)).map_err(|e| {
-            let reason = std::error::Error::source(&e)
-                .map(ToString::to_string)
-                .unwrap_or_else(|| e.to_string());
+            let reason = e
+                .decode_reason()
+                .map_or_else(|| e.to_string(), str::to_owned);
             let at = e
                 .json_path()
                 .map(|p| format!(" at `{p}`"))

@@ -244,7 +244,7 @@ async fn a_wait_timeout_exits_11_and_says_how_to_resume() {
         .await;
     let line = run.fails(11);
     assert!(line.contains("gave up waiting for job"), "{line}");
-    assert!(line.contains("after 300ms"), "{line}");
+    assert!(line.contains("after 300 ms"), "{line}");
     assert!(line.contains(&format!("`runpod job wait {EP} ")), "{line}");
     platform.stop().await;
 }
@@ -264,7 +264,7 @@ async fn a_stream_timeout_keeps_what_was_printed_and_exits_11() {
         ])
         .await;
     assert_eq!(run.stdout, "partial\n");
-    assert!(run.fails(11).contains("after 1s"), "{run:?}");
+    assert!(run.fails(11).contains("after 1 s"), "{run:?}");
     platform.stop().await;
 }
 

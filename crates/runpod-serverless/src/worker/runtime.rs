@@ -254,6 +254,13 @@ impl WorkerBuilder {
 
     /// The production loop against the platform (or a local server) described by `env`.
     pub(crate) async fn run_platform(mut self, env: WorkerEnv) -> Result<()> {
+        // The worker id goes into every URL as a path segment.
+        if runpod_transport::path::segment(env.worker_id()).is_err() {
+            return Err(Error::invalid_input(format!(
+                "the worker id (RUNPOD_POD_ID) `{}` cannot be a URL path segment",
+                env.worker_id()
+            )));
+        }
         let urls = env.urls();
         if urls.done("x", false).is_none() {
             return Err(Error::invalid_input(

@@ -110,6 +110,11 @@ pub(crate) async fn long_poll(
 
 impl HttpSink {
     async fn deliver(&self, job_id: &str, kind: PostKind, body: Bytes) -> Delivery {
+        if let Err(e) = runpod_transport::path::segment(job_id) {
+            // Refused at job-take already; kept here so that no post can reach another route.
+            tracing::error!(?kind, error = %e, "this job's id cannot be used in a URL; the post is dropped");
+            return Delivery::Rejected;
+        }
         let url = match kind {
             PostKind::Progress => self.urls.done(job_id, false),
             PostKind::Final { is_stream } => self.urls.done(job_id, is_stream),

@@ -235,6 +235,14 @@ pub(crate) fn parse_take_body(body: &[u8]) -> Taken {
                 continue;
             }
         };
+        if let Err(e) = runpod_transport::path::segment(&id) {
+            // Its result URL would address another route: it cannot be reported either.
+            out.broken.push(Broken {
+                id: None,
+                reason: format!("the job's id cannot be used in a URL: {e}"),
+            });
+            continue;
+        }
         if !map.contains_key("input") {
             out.broken.push(Broken {
                 id: Some(id),

@@ -9,23 +9,7 @@ const POD_ID: &str = "$RUNPOD_POD_ID";
 /// Placeholder for the job id (job-done, job-stream) or, in the job-take template, the worker id.
 const ID: &str = "$ID";
 
-/// Characters kept as they are in a path segment or query value (RFC 3986 unreserved).
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// Percent-encodes everything but unreserved characters.
-pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if is_unreserved(b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use runpod_transport::path;
 
 /// Appends `key=value` (value percent-encoded) to `url`, adding `?` or `&` as needed.
 pub(crate) fn append_query(url: &mut String, key: &str, value: &str) {
@@ -36,13 +20,13 @@ pub(crate) fn append_query(url: &mut String, key: &str, value: &str) {
     }
     url.push_str(key);
     url.push('=');
-    url.push_str(&encode(value));
+    url.push_str(&path::encode(value));
 }
 
 /// Substitutes the worker id into a template (`$RUNPOD_POD_ID`, and also `$ID` when
 /// `id_is_worker` — the job-take template uses `$ID` for the worker).
 fn with_worker_id(template: &str, worker_id: &str, id_is_worker: bool) -> String {
-    let encoded = encode(worker_id);
+    let encoded = path::encode(worker_id);
     let s = template.replace(POD_ID, &encoded);
     if id_is_worker {
         s.replace(ID, &encoded)
@@ -128,7 +112,7 @@ impl WorkerUrls {
 }
 
 fn job_url(template: &str, job_id: &str, is_stream: bool) -> String {
-    let mut url = template.replace(ID, &encode(job_id));
+    let mut url = template.replace(ID, &path::encode(job_id));
     append_query(
         &mut url,
         "isStream",

@@ -269,3 +269,103 @@ async fn invalid_input_is_reported_before_sending() {
         "invalid input: `bad header` is not a valid header name"
     );
 }
+
+/// No HTTP-stack insides (type names, its own layers) in what a person reads.
+fn assert_plain(err: &Error) {
+    let shown = format!("{}\n{err:?}", Report(err));
+    for inside in [
+        "reqwest",
+        "hyper",
+        "error sending request",
+        "client error",
+        "os error",
+        "Kind(",
+    ] {
+        assert!(!shown.contains(inside), "{inside:?} in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_says_what_was_tried() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let err = client_with(config())
+        .request(
+            Method::GET,
+            format!("http://127.0.0.1:{port}/v2/ep/health?secret=1"),
+        )
+        .with_retry(RetryPolicy::none())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect() && err.is_retryable());
+    assert_eq!(err.target(), Some(&*format!("127.0.0.1:{port}")));
+    assert_eq!(
+        err.to_string(),
+        format!("connect to 127.0.0.1:{port}: connection refused")
+    );
+    assert_eq!(
+        format!("{err:?}"),
+        format!("connect to 127.0.0.1:{port}: connection refused\n  request: GET /v2/ep/health")
+    );
+    assert_plain(&err);
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_request_is_network_in_plain_words() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        // Read the request, then hang up without answering.
+        if let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+        }
+    });
+    let err = client_with(config())
+        .request(Method::GET, format!("http://{addr}/v2/ep/health"))
+        .with_retry(RetryPolicy::none())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_network(), "{err:?}");
+    assert_eq!(err.target(), Some(&*addr.to_string()));
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!("connection to {addr} broke during the request: ")),
+        "{shown}"
+    );
+    assert_plain(&err);
+}
+
+#[tokio::test]
+async fn a_redirect_loop_is_its_own_kind() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/loop");
+            then.status(302).header("location", "/loop");
+        })
+        .await;
+    let err = client_with(config())
+        .request(Method::GET, server.url("/loop"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_redirect() && !err.is_network() && !err.is_retryable(),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "redirect from {} failed: too many redirects",
+            server.address()
+        )
+    );
+    assert_plain(&err);
+}

@@ -128,7 +128,7 @@ async fn missing_data_is_a_decode_error() {
     assert!(err.is_decode());
     assert_eq!(
         err.to_string(),
-        "failed to decode graphql response without data"
+        "failed to decode graphql response: it has neither `data` nor `errors`"
     );
 }
 

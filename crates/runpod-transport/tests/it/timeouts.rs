@@ -27,7 +27,7 @@ async fn operation_deadline_shorter_than_the_backoff_fails_after_one_attempt() {
     assert_eq!(start.elapsed(), Duration::ZERO);
     let report = Report(&err).to_string();
     assert!(
-        report.starts_with("operation deadline of 500ms exceeded: http status 503"),
+        report.starts_with("operation deadline of 500 ms exceeded: http status 503"),
         "{report}"
     );
 }
@@ -85,7 +85,7 @@ async fn attempt_timeout_of_a_post_is_not_retried() {
         .await
         .unwrap_err();
     assert!(err.is_timeout() && err.is_retryable(), "{err:?}");
-    assert_eq!(err.to_string(), "request attempt timed out after 2s");
+    assert_eq!(err.to_string(), "request attempt timed out after 2 s");
     assert_eq!(server.hits(), 1);
 }
 
@@ -121,7 +121,7 @@ async fn operation_timeout_cuts_a_hanging_request() {
         .await
         .unwrap_err();
     assert!(err.is_timeout());
-    assert_eq!(err.to_string(), "operation deadline of 5s exceeded");
+    assert_eq!(err.to_string(), "operation deadline of 5 s exceeded");
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }
 
@@ -146,7 +146,7 @@ async fn operation_timeout_during_an_attempt_keeps_the_previous_failure() {
     assert_eq!(err.attempts(), Some(2));
     assert_eq!(
         Report(&err).to_string(),
-        "operation deadline of 5s exceeded: http status 503 (service unavailable)\n  \
+        "operation deadline of 5 s exceeded: http status 503 (service unavailable)\n  \
          request: GET /x\n  attempts: 2"
     );
 }

@@ -5,6 +5,7 @@ mod cancel;
 mod echo_binary;
 mod flows;
 mod heartbeat;
+mod ids;
 mod local_server;
 mod platform;
 mod results;
