@@ -56,11 +56,18 @@ pub(crate) fn ty(t: &Ty) -> String {
 }
 
 fn field_ty(f: &Field) -> String {
+    let inner = f.generic.clone().unwrap_or_else(|| ty(&f.ty));
     if f.required && !f.nullable {
-        ty(&f.ty)
+        inner
     } else {
-        format!("Option<{}>", ty(&f.ty))
+        format!("Option<{inner}>")
     }
+}
+
+/// An optional property of any JSON value: `null` is one of its values, so a `null` sent is
+/// kept (`Some(Value::Null)`) and sent back, and only a missing key is `None`.
+fn keeps_null(f: &Field) -> bool {
+    !f.required && f.ty == Ty::Value
 }
 
 fn extra_ty(t: &Ty) -> String {
@@ -110,7 +117,29 @@ fn emit_struct(out: &mut String, s: &Struct) {
         out,
         "#[derive({debug}Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]"
     );
-    let _ = writeln!(out, "pub struct {} {{", s.name);
+    let generics = s.generics();
+    if generics.is_empty() {
+        let _ = writeln!(out, "pub struct {} {{", s.name);
+    } else {
+        let bound = |tr: &str| {
+            generics
+                .iter()
+                .map(|g| format!("{g}: {tr}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "#[serde(bound(serialize = {}, deserialize = {}))]",
+            lit(&bound("serde::Serialize")),
+            lit(&bound("serde::Deserialize<'de>"))
+        );
+        let params: Vec<String> = generics
+            .iter()
+            .map(|g| format!("{g} = serde_json::Value"))
+            .collect();
+        let _ = writeln!(out, "pub struct {}<{}> {{", s.name, params.join(", "));
+    }
     for f in &s.fields {
         out.push_str(&doc(f.doc.as_deref(), "    "));
         let mut attrs = Vec::new();
@@ -119,6 +148,9 @@ fn emit_struct(out: &mut String, s: &Struct) {
         }
         if !f.required {
             attrs.push("default".to_owned());
+            if keeps_null(f) {
+                attrs.push("deserialize_with = \"crate::nulls::present\"".to_owned());
+            }
             attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
         } else if f.nullable {
             // Required but nullable: `null` must still be sent, so never skipped.

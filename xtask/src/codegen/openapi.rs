@@ -409,12 +409,21 @@ impl Builder<'_> {
             while fields.iter().any(|f| f.ident == ident) || ident == "extra" {
                 ident.push('_');
             }
+            let generic = match pv.get("x-rust-generic") {
+                None => None,
+                Some(Value::String(param)) if ty == Ty::Value => Some(param.clone()),
+                Some(_) => bail!(
+                    "property {wire}: `x-rust-generic` takes a type parameter name and fits only \
+                     a property of any JSON value"
+                ),
+            };
             fields.push(Field {
                 wire: wire.clone(),
                 ident,
                 ty,
                 required: m.required.contains(wire),
                 nullable,
+                generic,
                 doc: description(pv),
             });
         }

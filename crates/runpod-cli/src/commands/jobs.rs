@@ -288,7 +288,8 @@ impl ChunkPrinter {
                 self.finish(out)?;
                 out.line(&other.to_string())
             }
-            None => Ok(()),
+            // A chunk without output, or with `"output": null`, prints nothing.
+            None | Some(Value::Null) => Ok(()),
         }
     }
 

@@ -2,16 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use serde_json::Value;
-
-use super::{Params, read_json_object};
+use super::{Params, read_model};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::{HealthResponse, JobRequest, JobState, PurgeQueueResponse};
+use crate::wire::{HealthResponse, JobRequest, JobState, PurgeQueueResponse, StreamResponse};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 
@@ -67,7 +65,7 @@ pub(super) async fn stream(
     State(store): State<Arc<Store>>,
     Path((endpoint, job_id)): Path<(String, String)>,
     params: Params,
-) -> Reply<Value> {
+) -> Reply<StreamResponse> {
     let wait = params.optional_wait()?;
     store
         .read_stream(&endpoint, &job_id, wait)
@@ -113,12 +111,7 @@ pub(super) async fn purge_queue(
 
 /// A `/run` or `/runsync` body: a JSON object with an `input`, and a sane policy.
 async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
-    let map = read_json_object(body, limit).await?;
-    if !map.contains_key("input") {
-        return Err(ApiError::bad_request("job request has no `input` field"));
-    }
-    let request: JobRequest = serde_json::from_value(Value::Object(map))
-        .map_err(|error| ApiError::bad_request(format!("invalid job request: {error}")))?;
+    let request: JobRequest = read_model(body, limit, "job request").await?;
     if let Some(policy) = &request.policy {
         for (name, value) in [
             ("executionTimeout", policy.execution_timeout),

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Map, Value};
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
 use crate::store::Store;
@@ -198,17 +198,30 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// The body as a JSON object.
-async fn read_json_object(body: Body, limit: usize) -> Result<Map<String, Value>, ApiError> {
+/// The body decoded straight into the protocol model `T` (a JSON object), `what` naming it in
+/// the error.
+async fn read_model<T: DeserializeOwned>(
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<T, ApiError> {
     let bytes = read_body(body, limit).await?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
-        Err(error) if bytes.is_empty() => Err(ApiError::bad_request(format!(
-            "request body is empty; expected a JSON object ({error})"
-        ))),
-        Err(error) => Err(ApiError::bad_request(format!(
-            "request body is not valid JSON: {error}"
-        ))),
+    // serde would also read a struct from a JSON array of its fields; the protocol sends objects.
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        return Err(match serde_json::from_slice::<IgnoredAny>(&bytes) {
+            Ok(_) => ApiError::bad_request("request body must be a JSON object"),
+            Err(error) if bytes.is_empty() => ApiError::bad_request(format!(
+                "request body is empty; expected a JSON object ({error})"
+            )),
+            Err(error) => ApiError::bad_request(format!("request body is not valid JSON: {error}")),
+        });
     }
+    serde_json::from_slice(&bytes).map_err(|error| {
+        if error.is_data() {
+            ApiError::bad_request(format!("invalid {what}: {error}"))
+        } else {
+            ApiError::bad_request(format!("request body is not valid JSON: {error}"))
+        }
+    })
 }

@@ -12,11 +12,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Params, read_json_object};
+use super::{Params, read_model};
 use crate::config::{MAX_BATCH_SIZE, WORKER_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::StopSignals;
+use crate::wire::{JobResult, StopSignals, StreamChunk};
 
 pub(super) async fn job_take(
     State(store): State<Arc<Store>>,
@@ -57,7 +57,7 @@ pub(super) async fn job_done(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let result = read_json_object(body, WORKER_BODY_LIMIT).await?;
+    let result: JobResult = read_model(body, WORKER_BODY_LIMIT, "job result").await?;
     store.report(&endpoint, &worker, &job_id, result)?;
     Ok(Json(json!({})))
 }
@@ -67,7 +67,7 @@ pub(super) async fn job_stream(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let chunk = read_json_object(body, WORKER_BODY_LIMIT).await?;
+    let chunk: StreamChunk = read_model(body, WORKER_BODY_LIMIT, "stream chunk").await?;
     store.append_chunk(&endpoint, &worker, &job_id, chunk)?;
     Ok(Json(json!({})))
 }

@@ -12,7 +12,6 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -23,8 +22,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::webhook::{self, Delivery};
 use crate::wire::{
-    HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobState, JobStatus, StreamResponse,
-    WorkerJob,
+    HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobResult, JobState, JobStatus,
+    StreamChunk, StreamResponse, WorkerJob,
 };
 
 /// Shared server state.
@@ -245,7 +244,7 @@ impl Store {
         endpoint: &str,
         job_id: &str,
         wait: Duration,
-    ) -> Option<Value> {
+    ) -> Option<StreamResponse> {
         if !wait.is_zero() {
             let notify = self.job_notify(endpoint, job_id)?;
             let deadline = Instant::now() + wait;
@@ -263,20 +262,15 @@ impl Store {
         let job = state.endpoints.get_mut(endpoint)?.jobs.get_mut(job_id)?;
         let chunks = job.take_unread_chunks();
         let terminal = job.status.is_terminal();
-        let reply = StreamResponse {
+        Some(StreamResponse {
             id: Some(job.id.clone()),
             status: Some(job.status.clone()),
+            // Chunks keep an `"output": null` (the Python client indexes it) and unknown keys.
+            stream: Some(chunks),
             output: if terminal { job.output.clone() } else { None },
             error: job.error.clone(),
             ..Default::default()
-        };
-        // Chunks are copied verbatim: a typed chunk would drop an `"output": null`, which the
-        // Python client indexes.
-        let mut body = serde_json::to_value(reply).ok()?;
-        if let Value::Object(map) = &mut body {
-            map.insert("stream".to_owned(), Value::Array(chunks));
-        }
-        Some(body)
+        })
     }
 
     pub(crate) fn cancel(&self, endpoint: &str, job_id: &str) -> Option<JobState> {
@@ -442,7 +436,7 @@ impl Store {
         endpoint: &str,
         worker: &str,
         job_id: &str,
-        body: Map<String, Value>,
+        body: JobResult,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -452,17 +446,14 @@ impl Store {
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
             let job = held_job(&mut ep.jobs, worker, job_id)?;
-            let status = body
-                .get("status")
-                .and_then(Value::as_str)
-                .map(JobStatus::from);
+            let status = body.status;
             if status == Some(JobStatus::InProgress) {
-                job.output = body.get("output").cloned();
+                job.output = body.output;
                 job.changed.notify_waiters();
                 return Ok(());
             }
-            job.error = body.get("error").filter(|e| !e.is_null()).cloned();
-            job.output = body.get("output").cloned();
+            job.error = body.error.filter(|e| !e.is_null());
+            job.output = body.output;
             let end = if job.error.is_some() || status == Some(JobStatus::Failed) {
                 JobStatus::Failed
             } else {
@@ -480,7 +471,7 @@ impl Store {
             if let Some(w) = ep.workers.get_mut(worker) {
                 w.held.retain(|held| held != job_id);
             }
-            if body.get("stopPod") == Some(&Value::Bool(true)) {
+            if body.stop_pod == Some(true) {
                 tracing::info!(endpoint, worker, "worker asked to be stopped (stopPod)");
             }
             Ok(())
@@ -493,7 +484,7 @@ impl Store {
         endpoint: &str,
         worker: &str,
         job_id: &str,
-        chunk: Map<String, Value>,
+        chunk: StreamChunk,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -502,7 +493,7 @@ impl Store {
                 .endpoints
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
-            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(Value::Object(chunk));
+            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(chunk);
             Ok(())
         })
     }
