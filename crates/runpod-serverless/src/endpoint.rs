@@ -107,9 +107,17 @@ impl EndpointShared {
         Some(async move { limiter.acquire(route).await })
     }
 
-    /// A request to `{base}/{route}/{job id}`, the id escaped.
-    pub(crate) fn job_request(&self, method: Method, route: &str, job_id: &str) -> RequestBuilder {
-        self.request(method, &routes::job_path(route, job_id))
+    /// A request on `route` of this endpoint: `{base}/{segment}`, with the route's method.
+    pub(crate) fn route_request(&self, route: Route) -> RequestBuilder {
+        self.request(routes::method(route), route.segment())
+    }
+
+    /// A request on a job `route`: `{base}/{segment}/{job id}`, the id escaped.
+    pub(crate) fn job_request(&self, route: Route, job_id: &str) -> RequestBuilder {
+        self.request(
+            routes::method(route),
+            &routes::job_path(route.segment(), job_id),
+        )
     }
 
     /// Sends one request once the endpoint's rate limiter lets `route` through. The request is
@@ -185,7 +193,7 @@ impl Endpoint {
     /// endpoint, …).
     pub async fn health(&self) -> Result<HealthResponse> {
         self.shared
-            .call(Route::Health, |ep| ep.request(Method::GET, "health"))
+            .call(Route::Health, |ep| ep.route_request(Route::Health))
             .await
     }
 
@@ -200,7 +208,7 @@ impl Endpoint {
     pub async fn purge_queue(&self) -> Result<PurgeQueueResponse> {
         self.shared
             .call(Route::PurgeQueue, |ep| {
-                ep.request(Method::POST, "purge-queue").idempotent(false)
+                ep.route_request(Route::PurgeQueue).idempotent(false)
             })
             .await
     }

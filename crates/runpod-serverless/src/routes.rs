@@ -2,6 +2,20 @@
 
 use std::fmt::Write as _;
 
+use runpod_transport::Method;
+use runpod_types::serverless::Route;
+
+/// The method a route is called with: the first the route table lists.
+pub(crate) fn method(route: Route) -> Method {
+    match route.methods().first().copied() {
+        Some("POST") => Method::POST,
+        Some("PUT") => Method::PUT,
+        Some("DELETE") => Method::DELETE,
+        Some("PATCH") => Method::PATCH,
+        _ => Method::GET,
+    }
+}
+
 /// `base` (no trailing slash) joined with the escaped endpoint id.
 pub(crate) fn endpoint_base(serverless_base: &str, endpoint_id: &str) -> String {
     format!(
@@ -70,6 +84,15 @@ mod tests {
         let base = endpoint_base("http://127.0.0.1:9/v2/", "ep 1");
         assert_eq!(base, "http://127.0.0.1:9/v2/ep%201");
         assert_eq!(job_path("status", "j/1"), "status/j%2F1");
+    }
+
+    #[test]
+    fn every_client_route_has_its_method() {
+        assert_eq!(method(Route::Run), Method::POST);
+        assert_eq!(method(Route::Status), Method::GET);
+        assert_eq!(method(Route::Cancel), Method::POST);
+        assert_eq!(method(Route::Health), Method::GET);
+        assert_eq!(method(Route::PurgeQueue), Method::POST);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{Error, Method, Result, from_value};
+use runpod_transport::{Error, Result, from_value};
 use runpod_types::serverless::{ExecutionPolicy, JobRequest, JobState, S3Config};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -233,7 +233,7 @@ impl RunRequest {
             );
             let state: JobState = shared
                 .call(Route::Run, |ep| {
-                    ep.request(Method::POST, "run")
+                    ep.route_request(Route::Run)
                         .body(body, "application/json")
                         .idempotent(false)
                 })
@@ -345,7 +345,7 @@ impl RunSyncRequest {
         let state: JobState = shared
             .call(Route::RunSync, |ep| {
                 let mut req = ep
-                    .request(Method::POST, "runsync")
+                    .route_request(Route::RunSync)
                     .query("wait", wait.as_millis())
                     .body(body, "application/json")
                     .idempotent(false)

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Params, read_model};
+use axum::routing::MethodRouter;
+use runpod_types::serverless::Route;
+
+use super::{Params, on_methods, read_model};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
@@ -12,6 +15,22 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 
 type Reply<T> = Result<Json<T>, ApiError>;
+
+/// The handler of a client route, on the methods the route table lists.
+pub(super) fn handler(route: Route) -> Option<MethodRouter<Arc<Store>>> {
+    Some(match route {
+        Route::Run => on_methods(route, run),
+        Route::RunSync => on_methods(route, run_sync),
+        Route::Status => on_methods(route, status),
+        Route::StatusSync => on_methods(route, status_sync),
+        Route::Stream => on_methods(route, stream),
+        Route::Cancel => on_methods(route, cancel),
+        Route::Retry => on_methods(route, retry),
+        Route::Health => on_methods(route, health),
+        Route::PurgeQueue => on_methods(route, purge_queue),
+        _ => return None,
+    })
+}
 
 pub(super) async fn run(
     State(store): State<Arc<Store>>,

@@ -12,11 +12,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Params, read_model};
+use axum::routing::MethodRouter;
+use runpod_types::serverless::Route;
+
+use super::{Params, on_methods, read_model};
 use crate::config::{MAX_BATCH_SIZE, WORKER_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::wire::{JobResult, StopSignals, StreamChunk};
+
+/// The handler of a worker route, on the methods the route table lists.
+pub(super) fn handler(route: Route) -> Option<MethodRouter<Arc<Store>>> {
+    Some(match route {
+        Route::JobTake => on_methods(route, job_take),
+        Route::JobTakeBatch => on_methods(route, job_take_batch),
+        Route::JobDone => on_methods(route, job_done),
+        Route::JobStream => on_methods(route, job_stream),
+        Route::Ping => on_methods(route, ping),
+        Route::JobStop => on_methods(route, job_stop),
+        _ => return None,
+    })
+}
 
 pub(super) async fn job_take(
     State(store): State<Arc<Store>>,

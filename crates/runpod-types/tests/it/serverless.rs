@@ -232,3 +232,31 @@ fn stop_signals_and_purge() {
         serde_json::from_value(json!({"removed": 2, "status": "completed"})).unwrap();
     assert_eq!(p.removed, Some(2));
 }
+
+#[test]
+fn the_route_table_matches_its_paths() {
+    assert_eq!(Route::ALL.len(), 15);
+    for (i, route) in Route::ALL.into_iter().enumerate() {
+        assert_eq!(route.index(), i);
+        assert!(
+            route
+                .path()
+                .starts_with(&format!("/{{endpoint_id}}/{}", route.segment())),
+            "{route:?}"
+        );
+        assert_eq!(Route::from_segment(route.segment()), Some(route));
+        assert_eq!(route.to_string(), route.segment());
+    }
+    assert_eq!(
+        Route::JobDone.path(),
+        "/{endpoint_id}/job-done/{worker_id}/{job_id}"
+    );
+    assert_eq!(Route::JobDone.methods(), ["POST"]);
+    assert_eq!(Route::Status.methods(), ["GET", "POST"]);
+    assert_eq!(Route::Run.side(), Side::Client);
+    assert_eq!(Route::JobTakeBatch.side(), Side::Worker);
+    assert!(Route::Cancel.has_job_id() && !Route::Health.has_job_id());
+    assert_eq!(Route::from_path("/ep-1/status/j1"), Some(Route::Status));
+    assert_eq!(Route::from_path("/ep-1"), None);
+    assert_eq!(Route::from_segment("nope"), None);
+}
