@@ -12,10 +12,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use runpod_types::serverless::JobResult;
 use serde_json::Value;
 
 use crate::store::Store;
-use crate::wire::JobResult;
 
 /// The worker id in-process handlers take jobs under.
 pub(crate) const INLINE_WORKER: &str = "runpod-local-inline";

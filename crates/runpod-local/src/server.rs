@@ -184,7 +184,17 @@ impl ServerBuilder {
         }
         let api_key = self.config.api_key.clone();
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
-        let store = Arc::new(Store::new(Arc::new(self.config), shutdown.clone()));
+        let mut store = Store::new(Arc::new(self.config), shutdown.clone());
+        if let Some(handler) = store.config().inline_handler.clone() {
+            store = store.with_first_job_hook(move |store, endpoint| {
+                crate::inline::serve_endpoint(
+                    Arc::clone(store),
+                    handler.clone(),
+                    endpoint.to_owned(),
+                );
+            });
+        }
+        let store = Arc::new(store);
         tokio::spawn(store.clone().run_reaper());
         // The offline REST v2 subset shares the key; its endpoints' requestUrls point at this
         // server's queue routes (from the request's Host), where any endpoint id has a queue.

@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::routing::MethodRouter;
-use runpod_types::serverless::Route;
+use runpod_types::serverless::{
+    HealthResponse, JobRequest, JobState, PurgeQueueResponse, Route, StreamResponse,
+};
 
 use super::{Params, on_methods, read_model};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::{HealthResponse, JobRequest, JobState, PurgeQueueResponse, StreamResponse};
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 

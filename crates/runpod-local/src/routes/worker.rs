@@ -10,16 +10,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-
 use axum::routing::MethodRouter;
-use runpod_types::serverless::Route;
+use runpod_types::serverless::{JobResult, Route, StopSignals, StreamChunk};
+use serde_json::{Value, json};
 
 use super::{Params, on_methods, read_model};
 use crate::config::{MAX_BATCH_SIZE, WORKER_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::{JobResult, StopSignals, StreamChunk};
 
 /// The handler of a worker route, on the methods the route table lists.
 pub(super) fn handler(route: Route) -> Option<MethodRouter<Arc<Store>>> {

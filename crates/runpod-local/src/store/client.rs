@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use runpod_types::serverless::{
+    HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobState, JobStatus, StreamResponse,
+};
 use tokio::time::Instant;
 
 use super::job::Job;
@@ -11,13 +14,10 @@ use super::timers::TimerKind;
 use super::webhooks::settle;
 use super::{Store, signal_stop};
 use crate::error::ApiError;
-use crate::wire::{
-    HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobState, JobStatus, StreamResponse,
-};
 
 impl Store {
-    /// Queues a job (`/run`, or `/runsync` when `sync`). With an in-process handler, the
-    /// endpoint's first job starts its take loop.
+    /// Queues a job (`/run`, or `/runsync` when `sync`). An endpoint's first job runs the
+    /// first-job hook (the server starts in-process handlers with it).
     pub(crate) fn submit(
         self: &Arc<Self>,
         endpoint: &str,
@@ -25,7 +25,7 @@ impl Store {
         sync: bool,
     ) -> JobState {
         let config = &self.config;
-        let (reply, start_inline) = self.with_state(|state, now| {
+        let (reply, first_job) = self.with_state(|state, now| {
             let policy = request.policy.as_ref();
             let execution_timeout = policy
                 .and_then(|p| p.execution_timeout)
@@ -43,13 +43,12 @@ impl Store {
             ep.jobs.insert(id.clone(), job);
             ep.queue.push_back(id);
             ep.work_available.notify_waiters();
-            let start_inline =
-                config.inline_handler.is_some() && !std::mem::replace(&mut ep.inline_worker, true);
+            let first_job = !std::mem::replace(&mut ep.had_jobs, true);
             tracing::debug!(endpoint, job = %reply.id, "job queued");
-            (reply, start_inline)
+            (reply, first_job)
         });
-        if let (true, Some(handler)) = (start_inline, &config.inline_handler) {
-            crate::inline::serve_endpoint(Arc::clone(self), handler.clone(), endpoint.to_owned());
+        if first_job && let Some(hook) = &self.first_job_hook {
+            (hook.0)(self, endpoint);
         }
         reply
     }

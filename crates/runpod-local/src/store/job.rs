@@ -3,13 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use runpod_types::serverless::{
+    ExecutionPolicy, JobRequest, JobState, JobStatus, S3Config, StreamChunk, WorkerJob,
+};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-use crate::wire::{
-    ExecutionPolicy, JobRequest, JobState, JobStatus, S3Config, StreamChunk, WorkerJob,
-};
 
 #[derive(Debug)]
 pub(super) struct Job {

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use self::job::Job;
 use self::timers::Timers;
 use crate::config::Config;
-use crate::webhook::{self, Delivery};
+use crate::webhook::Delivery;
 
 /// Shared server state.
 #[derive(Debug)]
@@ -31,6 +31,17 @@ pub(crate) struct Store {
     config: Arc<Config>,
     reaper_wake: Notify,
     shutdown: CancellationToken,
+    first_job_hook: Option<FirstJobHook>,
+}
+
+/// Run, outside the lock, when an endpoint gets its first job. The server starts in-process
+/// handlers this way, so the store does not depend on them (they depend on the store).
+pub(crate) struct FirstJobHook(Box<dyn Fn(&Arc<Store>, &str) + Send + Sync>);
+
+impl std::fmt::Debug for FirstJobHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FirstJobHook")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,8 +60,8 @@ struct Endpoint {
     jobs: HashMap<String, Job>,
     workers: HashMap<String, Worker>,
     work_available: Arc<Notify>,
-    /// The in-process handler's take loop runs for this endpoint.
-    inline_worker: bool,
+    /// A job was queued here before (the first-job hook has run).
+    had_jobs: bool,
 }
 
 #[derive(Debug)]
@@ -90,7 +101,17 @@ impl Store {
             config,
             reaper_wake: Notify::new(),
             shutdown,
+            first_job_hook: None,
         }
+    }
+
+    /// Runs `hook` with the endpoint id when an endpoint gets its first job.
+    pub(crate) fn with_first_job_hook(
+        mut self,
+        hook: impl Fn(&Arc<Store>, &str) + Send + Sync + 'static,
+    ) -> Self {
+        self.first_job_hook = Some(FirstJobHook(Box::new(hook)));
+        self
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -123,9 +144,7 @@ impl Store {
         if wake {
             self.reaper_wake.notify_one();
         }
-        for delivery in outbox {
-            tokio::spawn(webhook::deliver(delivery, self.shutdown.clone()));
-        }
+        webhooks::send(outbox, &self.shutdown);
         result
     }
 

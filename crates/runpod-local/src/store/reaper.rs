@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
+use runpod_types::serverless::JobStatus;
 use tokio::time::{Instant, sleep_until};
 
 use super::timers::TimerKind;
 use super::webhooks::settle;
 use super::{State, Store, signal_stop};
 use crate::config::Config;
-use crate::wire::JobStatus;
 
 impl Store {
     /// Fires due deadlines until the server shuts down.

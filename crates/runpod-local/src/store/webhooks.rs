@@ -1,11 +1,20 @@
-//! What happens once a job reaches a terminal state: result retention and its webhook.
+//! Webhooks: queued under the lock when a job reaches a terminal state (with its result
+//! retention), sent once the lock is released.
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::job::Job;
 use super::timers::{TimerKind, Timers};
 use crate::config::Config;
-use crate::webhook::Delivery;
+use crate::webhook::{self, Delivery};
+
+/// Sends the webhooks a critical section queued, each in a task of its own.
+pub(super) fn send(outbox: Vec<Delivery>, shutdown: &CancellationToken) {
+    for delivery in outbox {
+        tokio::spawn(webhook::deliver(delivery, shutdown.clone()));
+    }
+}
 
 /// Bookkeeping once a job reached a terminal state: result retention and the webhook.
 pub(super) fn settle(

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use runpod_types::serverless::{JobResult, JobStatus, StreamChunk, WorkerJob};
 use tokio::time::Instant;
 
 use super::job::Job;
@@ -11,7 +12,6 @@ use super::webhooks::settle;
 use super::{State, Store, Worker};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::wire::{JobResult, JobStatus, StreamChunk, WorkerJob};
 
 /// How long after a take a heartbeat must list the job; see [`Store::ping`].
 const UNREPORTED_JOB_GRACE: Duration = Duration::from_secs(5);
