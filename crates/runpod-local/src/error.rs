@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::wire::ErrorBody;
+use runpod_types::serverless::ErrorBody;
 
 /// An error answered to a client or worker.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,130 +6,27 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A route of the local endpoint, named by its path segment (`run`, `job-take`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Route {
-    /// `POST /v2/{endpoint}/run`
-    Run,
-    /// `POST /v2/{endpoint}/runsync`
-    RunSync,
-    /// `GET|POST /v2/{endpoint}/status/{job}`
-    Status,
-    /// `GET|POST /v2/{endpoint}/status-sync/{job}`
-    StatusSync,
-    /// `GET|POST /v2/{endpoint}/stream/{job}`
-    Stream,
-    /// `POST /v2/{endpoint}/cancel/{job}`
-    Cancel,
-    /// `POST /v2/{endpoint}/retry/{job}`
-    Retry,
-    /// `GET /v2/{endpoint}/health`
-    Health,
-    /// `POST /v2/{endpoint}/purge-queue`
-    PurgeQueue,
-    /// `GET /v2/{endpoint}/job-take/{worker}`
-    JobTake,
-    /// `GET /v2/{endpoint}/job-take-batch/{worker}`
-    JobTakeBatch,
-    /// `POST /v2/{endpoint}/job-done/{worker}/{job}`
-    JobDone,
-    /// `POST /v2/{endpoint}/job-stream/{worker}/{job}`
-    JobStream,
-    /// `GET /v2/{endpoint}/ping/{worker}`
-    Ping,
-    /// `GET /v2/{endpoint}/job-stop/{worker}`
-    JobStop,
+/// A route of the local endpoint, named in `--fault` rules by its path segment (`run`,
+/// `job-take`, …): the route table generated from the protocol schema, shared with the client
+/// and the worker runtime.
+pub use runpod_types::serverless::Route;
+
+/// The route a request path (`/v2/{endpoint}/{route}/…`) addresses, if any.
+pub(crate) fn route_of_path(path: &str) -> Option<Route> {
+    Route::from_path(path.strip_prefix("/v2")?)
 }
 
-impl Route {
-    /// Every route, client side first.
-    pub const ALL: [Route; 15] = [
-        Route::Run,
-        Route::RunSync,
-        Route::Status,
-        Route::StatusSync,
-        Route::Stream,
-        Route::Cancel,
-        Route::Retry,
-        Route::Health,
-        Route::PurgeQueue,
-        Route::JobTake,
-        Route::JobTakeBatch,
-        Route::JobDone,
-        Route::JobStream,
-        Route::Ping,
-        Route::JobStop,
-    ];
-
-    /// The route's path segment, as used in URLs and in `--fault` rules.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Run => "run",
-            Route::RunSync => "runsync",
-            Route::Status => "status",
-            Route::StatusSync => "status-sync",
-            Route::Stream => "stream",
-            Route::Cancel => "cancel",
-            Route::Retry => "retry",
-            Route::Health => "health",
-            Route::PurgeQueue => "purge-queue",
-            Route::JobTake => "job-take",
-            Route::JobTakeBatch => "job-take-batch",
-            Route::JobDone => "job-done",
-            Route::JobStream => "job-stream",
-            Route::Ping => "ping",
-            Route::JobStop => "job-stop",
-        }
-    }
-
-    /// Whether workers (rather than clients) call this route.
-    pub fn is_worker_route(self) -> bool {
-        matches!(
-            self,
-            Route::JobTake
-                | Route::JobTakeBatch
-                | Route::JobDone
-                | Route::JobStream
-                | Route::Ping
-                | Route::JobStop
-        )
-    }
-
-    /// The route a request path (`/v2/{endpoint}/{route}/…`) addresses, if any.
-    pub(crate) fn from_path(path: &str) -> Option<Route> {
-        let mut segments = path.strip_prefix("/v2/")?.split('/');
-        let _endpoint = segments.next()?;
-        segments.next()?.parse().ok()
-    }
-
-    fn index(self) -> u64 {
-        Route::ALL
-            .iter()
-            .position(|r| *r == self)
-            .unwrap_or_default() as u64
-    }
+/// The route named by its segment, for `--fault` rules.
+fn parse_route(name: &str) -> Result<Route, ParseError> {
+    Route::from_segment(name).ok_or_else(|| ParseError(format!("unknown route `{name}`")))
 }
 
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Route {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Route::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| ParseError(format!("unknown route `{s}`")))
-    }
+/// A route's slot among the fault generators' seeds.
+fn route_index(route: Route) -> u64 {
+    route.index() as u64
 }
 
 /// The faults injected into one route's requests.
@@ -259,7 +156,7 @@ impl FaultConfig {
             .ok_or_else(|| ParseError(format!("`{rule}` is not ROUTE:KIND=VALUE")))?;
         let route = match route.trim() {
             "*" | "all" => None,
-            name => Some(name.parse::<Route>()?),
+            name => Some(parse_route(name)?),
         };
         let mut faults = match route {
             None => self.all_routes,
@@ -383,7 +280,7 @@ impl FaultInjector {
         let rng = generators.entry(route).or_insert_with(|| {
             // Distinct, fixed streams per route: mix the route index into the seed.
             fastrand::Rng::with_seed(
-                self.config.seed ^ (route.index() + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                self.config.seed ^ (route_index(route) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             )
         });
         let jitter = if faults.jitter.is_zero() {
@@ -412,21 +309,21 @@ mod tests {
     #[test]
     fn routes_round_trip_through_their_segment() {
         for route in Route::ALL {
-            assert_eq!(route.as_str().parse::<Route>().unwrap(), route);
+            assert_eq!(parse_route(route.segment()).unwrap(), route);
         }
-        assert!("nope".parse::<Route>().is_err());
+        assert!(parse_route("nope").is_err());
     }
 
     #[test]
     fn route_from_path_reads_the_third_segment() {
-        assert_eq!(Route::from_path("/v2/ep/run"), Some(Route::Run));
-        assert_eq!(Route::from_path("/v2/ep/status/abc"), Some(Route::Status));
+        assert_eq!(route_of_path("/v2/ep/run"), Some(Route::Run));
+        assert_eq!(route_of_path("/v2/ep/status/abc"), Some(Route::Status));
         assert_eq!(
-            Route::from_path("/v2/ep/job-take-batch/w"),
+            route_of_path("/v2/ep/job-take-batch/w"),
             Some(Route::JobTakeBatch)
         );
-        assert_eq!(Route::from_path("/v2/ep"), None);
-        assert_eq!(Route::from_path("/v1/ep/run"), None);
+        assert_eq!(route_of_path("/v2/ep"), None);
+        assert_eq!(route_of_path("/v1/ep/run"), None);
     }
 
     #[test]

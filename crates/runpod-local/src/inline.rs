@@ -12,7 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use runpod_types::serverless::JobResult;
+use serde_json::Value;
 
 use crate::store::Store;
 
@@ -57,10 +58,13 @@ pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint
                 let running = tokio::spawn((handler.0)(job.input));
                 tokio::spawn(async move {
                     let body = match running.await {
-                        Ok(Ok(output)) => one("output", output),
-                        Ok(Err(message)) => one("error", Value::String(message)),
+                        Ok(Ok(output)) => JobResult {
+                            output: Some(output),
+                            ..JobResult::default()
+                        },
+                        Ok(Err(message)) => failed(message),
                         Err(join) if join.is_panic() => {
-                            one("error", Value::from("the inline handler panicked"))
+                            failed("the inline handler panicked".to_owned())
                         }
                         // The runtime is shutting down, and the server with it.
                         Err(_) => return,
@@ -79,8 +83,9 @@ pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint
 /// Jobs taken per long poll: enough that a burst of submissions costs few wake-ups.
 const TAKE_BATCH: usize = 256;
 
-fn one(key: &str, value: Value) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert(key.to_owned(), value);
-    body
+fn failed(message: String) -> JobResult {
+    JobResult {
+        error: Some(Value::String(message)),
+        ..JobResult::default()
+    }
 }

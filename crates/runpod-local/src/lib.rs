@@ -40,7 +40,6 @@ mod routes;
 mod server;
 mod store;
 mod webhook;
-mod wire;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
 pub use server::{RunningServer, Server, ServerBuilder};

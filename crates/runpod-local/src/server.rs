@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::faults::{FaultConfig, FaultInjector, Outcome, Route};
+use crate::faults::{FaultConfig, FaultInjector, Outcome, Route, route_of_path};
 use crate::inline::InlineHandler;
 use crate::routes;
 use crate::store::Store;
@@ -184,7 +184,17 @@ impl ServerBuilder {
         }
         let api_key = self.config.api_key.clone();
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
-        let store = Arc::new(Store::new(Arc::new(self.config), shutdown.clone()));
+        let mut store = Store::new(Arc::new(self.config), shutdown.clone());
+        if let Some(handler) = store.config().inline_handler.clone() {
+            store = store.with_first_job_hook(move |store, endpoint| {
+                crate::inline::serve_endpoint(
+                    Arc::clone(store),
+                    handler.clone(),
+                    endpoint.to_owned(),
+                );
+            });
+        }
+        let store = Arc::new(store);
         tokio::spawn(store.clone().run_reaper());
         // The offline REST v2 subset shares the key; its endpoints' requestUrls point at this
         // server's queue routes (from the request's Host), where any endpoint id has a queue.
@@ -263,23 +273,18 @@ impl RunningServer {
     /// key the key is `local`, because the Python worker only sends heartbeats when it has one.
     pub fn worker_env(&self, endpoint_id: &str, worker_id: &str) -> Vec<(String, String)> {
         let base = format!("{}/{endpoint_id}", self.serverless_base_url());
+        let url = |route: Route, rest: &str| format!("{base}/{}/{rest}?gpu=LOCAL", route.segment());
         [
-            (
-                "RUNPOD_WEBHOOK_GET_JOB",
-                format!("{base}/job-take/$ID?gpu=LOCAL"),
-            ),
+            ("RUNPOD_WEBHOOK_GET_JOB", url(Route::JobTake, "$ID")),
             (
                 "RUNPOD_WEBHOOK_POST_OUTPUT",
-                format!("{base}/job-done/$RUNPOD_POD_ID/$ID?gpu=LOCAL"),
+                url(Route::JobDone, "$RUNPOD_POD_ID/$ID"),
             ),
             (
                 "RUNPOD_WEBHOOK_POST_STREAM",
-                format!("{base}/job-stream/$RUNPOD_POD_ID/$ID?gpu=LOCAL"),
+                url(Route::JobStream, "$RUNPOD_POD_ID/$ID"),
             ),
-            (
-                "RUNPOD_WEBHOOK_PING",
-                format!("{base}/ping/$RUNPOD_POD_ID?gpu=LOCAL"),
-            ),
+            ("RUNPOD_WEBHOOK_PING", url(Route::Ping, "$RUNPOD_POD_ID")),
             ("RUNPOD_POD_ID", worker_id.to_owned()),
             (
                 "RUNPOD_AI_API_KEY",
@@ -376,7 +381,7 @@ async fn serve_connection(
         let faults = faults.clone();
         async move {
             if let Some(faults) = faults
-                && let Some(route) = Route::from_path(request.uri().path())
+                && let Some(route) = route_of_path(request.uri().path())
             {
                 let (delay, outcome) = faults.draw(route);
                 if !delay.is_zero() {

@@ -7,12 +7,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use runpod_types::serverless::JobState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{WEBHOOK_ATTEMPT_TIMEOUT, WEBHOOK_ATTEMPTS, WEBHOOK_RETRY_DELAY};
-use crate::wire::JobState;
 
 /// A webhook waiting to be sent.
 #[derive(Debug, Clone)]

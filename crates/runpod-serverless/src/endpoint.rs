@@ -110,9 +110,16 @@ impl EndpointShared {
         Some(async move { limiter.acquire(route).await })
     }
 
-    /// A request to `{base}/{route}/{job id}`, the id escaped.
-    pub(crate) fn job_request(&self, method: Method, route: &str, job_id: &str) -> RequestBuilder {
-        match routes::job_path(route, job_id) {
+    /// A request on `route` of this endpoint: `{base}/{segment}`, with the route's method.
+    pub(crate) fn route_request(&self, route: Route) -> RequestBuilder {
+        self.request(routes::method(route), route.segment())
+    }
+
+    /// A request on a job `route`: `{base}/{segment}/{job id}`, the id escaped (an id that
+    /// cannot be one path segment fails the request when sent, before anything is sent).
+    pub(crate) fn job_request(&self, route: Route, job_id: &str) -> RequestBuilder {
+        let method = routes::method(route);
+        match routes::job_path(route.segment(), job_id) {
             Ok(path) => self.request(method, &path),
             Err(e) => self.http.invalid_request(method, e),
         }
@@ -191,7 +198,7 @@ impl Endpoint {
     /// endpoint, …).
     pub async fn health(&self) -> Result<HealthResponse> {
         self.shared
-            .call(Route::Health, |ep| ep.request(Method::GET, "health"))
+            .call(Route::Health, |ep| ep.route_request(Route::Health))
             .await
     }
 
@@ -206,7 +213,7 @@ impl Endpoint {
     pub async fn purge_queue(&self) -> Result<PurgeQueueResponse> {
         self.shared
             .call(Route::PurgeQueue, |ep| {
-                ep.request(Method::POST, "purge-queue").idempotent(false)
+                ep.route_request(Route::PurgeQueue).idempotent(false)
             })
             .await
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::FutureExt as _;
-use runpod_transport::{Error, Method, Result, from_value};
+use runpod_transport::{Error, Result, from_value};
 use runpod_types::serverless::{JobState, JobStatus, StreamChunk};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -111,8 +111,7 @@ impl JobHandle {
     pub async fn cancel(&self) -> Result<JobState> {
         self.endpoint
             .call(Route::Cancel, |ep| {
-                ep.job_request(Method::POST, "cancel", &self.id)
-                    .idempotent(true)
+                ep.job_request(Route::Cancel, &self.id).idempotent(true)
             })
             .instrument(self.span(Route::Cancel))
             .await
@@ -129,8 +128,7 @@ impl JobHandle {
     pub async fn retry(&self) -> Result<JobState> {
         self.endpoint
             .call(Route::Retry, |ep| {
-                ep.job_request(Method::POST, "retry", &self.id)
-                    .idempotent(false)
+                ep.job_request(Route::Retry, &self.id).idempotent(false)
             })
             .instrument(self.span(Route::Retry))
             .await
@@ -211,9 +209,7 @@ impl JobHandle {
     /// `GET /stream/{id}` once.
     pub(crate) async fn fetch_stream(&self) -> Result<runpod_types::serverless::StreamResponse> {
         self.endpoint
-            .call(Route::Stream, |ep| {
-                ep.job_request(Method::GET, "stream", &self.id)
-            })
+            .call(Route::Stream, |ep| ep.job_request(Route::Stream, &self.id))
             .await
             .map_err(|e| e.with_job_id(&*self.id))
     }
@@ -228,7 +224,7 @@ impl JobHandle {
 
     /// `GET /status/{id}`, for [`status`](Self::status) and waits.
     pub(crate) fn status_request(&self) -> runpod_transport::RequestBuilder {
-        self.endpoint.job_request(Method::GET, "status", &self.id)
+        self.endpoint.job_request(Route::Status, &self.id)
     }
 
     /// The span of one operation on this job. Span names must be literals, hence the match.

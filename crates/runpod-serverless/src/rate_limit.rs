@@ -8,53 +8,13 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// A queue API route, for [`RateLimits::with_limit`].
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// `POST /run`.
-    Run,
-    /// `POST /runsync`.
-    RunSync,
-    /// `GET /status/{job_id}`.
-    Status,
-    /// `GET /stream/{job_id}`.
-    Stream,
-    /// `POST /cancel/{job_id}`.
-    Cancel,
-    /// `POST /retry/{job_id}`.
-    Retry,
-    /// `POST /purge-queue`.
-    PurgeQueue,
-    /// `GET /health`.
-    Health,
-}
+/// A route of the queue API, for [`RateLimits::with_limit`]: the route table generated from
+/// the protocol schema, shared with the worker runtime and runpod-local. Limits set on worker
+/// routes have no effect (the client never calls them).
+pub use runpod_types::serverless::Route;
 
-impl Route {
-    const ALL: [Route; 8] = [
-        Route::Run,
-        Route::RunSync,
-        Route::Status,
-        Route::Stream,
-        Route::Cancel,
-        Route::Retry,
-        Route::PurgeQueue,
-        Route::Health,
-    ];
-
-    fn index(self) -> usize {
-        match self {
-            Route::Run => 0,
-            Route::RunSync => 1,
-            Route::Status => 2,
-            Route::Stream => 3,
-            Route::Cancel => 4,
-            Route::Retry => 5,
-            Route::PurgeQueue => 6,
-            Route::Health => 7,
-        }
-    }
-}
+/// Room for one entry per route.
+const ROUTES: usize = Route::ALL.len();
 
 /// The limit of one route: at most `requests` started in any window of `per`, and optionally at
 /// most `max_concurrent` in flight at once.
@@ -135,7 +95,7 @@ impl RouteLimit {
 pub struct RateLimits {
     /// `None`: decide from the base URL's host.
     enabled: Option<bool>,
-    routes: [Option<RouteLimit>; 8],
+    routes: [Option<RouteLimit>; ROUTES],
 }
 
 impl Default for RateLimits {
@@ -156,7 +116,7 @@ impl RateLimits {
     /// Runpod's documented limits, whatever the base URL.
     pub fn runpod() -> Self {
         let ten = Duration::from_secs(10);
-        let mut routes = [None; 8];
+        let mut routes = [None; ROUTES];
         routes[Route::Run.index()] = Some(RouteLimit::new(1000, ten).with_max_concurrent(200));
         routes[Route::RunSync.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Status.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
@@ -173,7 +133,7 @@ impl RateLimits {
     pub fn disabled() -> Self {
         Self {
             enabled: Some(false),
-            routes: [None; 8],
+            routes: [None; ROUTES],
         }
     }
 

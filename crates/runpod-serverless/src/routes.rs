@@ -1,6 +1,18 @@
 //! URLs of the queue API, relative to `{serverless base}/{endpoint_id}`.
 
-use runpod_transport::{Result, path};
+use runpod_transport::{Method, Result, path};
+use runpod_types::serverless::Route;
+
+/// The method a route is called with: the first the route table lists.
+pub(crate) fn method(route: Route) -> Method {
+    match route.methods().first().copied() {
+        Some("POST") => Method::POST,
+        Some("PUT") => Method::PUT,
+        Some("DELETE") => Method::DELETE,
+        Some("PATCH") => Method::PATCH,
+        _ => Method::GET,
+    }
+}
 
 /// `base` (no trailing slash) joined with the escaped endpoint id; refuses an id that cannot
 /// be one path segment (see [`path::segment`]).
@@ -49,6 +61,15 @@ mod tests {
                 .unwrap_err()
                 .is_invalid_input()
         );
+    }
+
+    #[test]
+    fn every_client_route_has_its_method() {
+        assert_eq!(method(Route::Run), Method::POST);
+        assert_eq!(method(Route::Status), Method::GET);
+        assert_eq!(method(Route::Cancel), Method::POST);
+        assert_eq!(method(Route::Health), Method::GET);
+        assert_eq!(method(Route::PurgeQueue), Method::POST);
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{Error, Method, Result, from_value};
+use runpod_transport::{Error, Result, from_value};
 use runpod_types::serverless::{ExecutionPolicy, JobRequest, JobState, S3Config};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -69,28 +70,35 @@ impl JobOptions {
         self.policy_mut().low_priority = Some(yes);
     }
 
-    /// Validates and assembles the body. Nothing is sent when this fails.
-    pub(crate) fn into_request(self, input: Result<Value>) -> Result<JobRequest> {
+    /// Validates and encodes the `/run` or `/runsync` body. Nothing is sent when this fails.
+    pub(crate) fn encode(self, input: EncodedInput) -> Result<Vec<u8>> {
         let input = input?;
         if let Some(policy) = &self.policy {
             validate_policy(policy)?;
         }
-        Ok(JobRequest {
-            input,
+        let request = JobRequest {
+            // Already JSON: copied into the body as it is, not parsed or serialized again.
+            input: &*input,
             webhook: self.webhook,
+            webhook_v2: None,
             policy: self.policy,
             s3_config: self.s3_config,
-            ..Default::default()
-        })
+        };
+        serde_json::to_vec(&request)
+            .map_err(|e| Error::invalid_input(format!("the job request cannot be encoded: {e}")))
     }
 }
+
+/// A job's input, serialized to JSON once, when the builder is made (so that the builders need
+/// no type parameter and the bytes are never rebuilt).
+pub(crate) type EncodedInput = Result<Box<RawValue>>;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn serialize_input<I: Serialize>(input: I) -> Result<Value> {
-    serde_json::to_value(input).map_err(|e| {
+pub(crate) fn serialize_input<I: Serialize>(input: I) -> EncodedInput {
+    serde_json::value::to_raw_value(&input).map_err(|e| {
         Error::invalid_input(format!("the job input cannot be serialised to JSON: {e}"))
     })
 }
@@ -176,7 +184,7 @@ pub(crate) use job_option_setters;
 #[must_use = "a request does nothing until it is sent or awaited"]
 pub struct RunRequest {
     endpoint: Endpoint,
-    input: Result<Value>,
+    input: EncodedInput,
     opts: JobOptions,
 }
 
@@ -194,7 +202,7 @@ impl RunRequest {
         Self::from_parts(endpoint, serialize_input(input), JobOptions::default())
     }
 
-    pub(crate) fn from_parts(endpoint: Endpoint, input: Result<Value>, opts: JobOptions) -> Self {
+    pub(crate) fn from_parts(endpoint: Endpoint, input: EncodedInput, opts: JobOptions) -> Self {
         Self {
             endpoint,
             input,
@@ -213,11 +221,7 @@ impl RunRequest {
     pub fn send(self) -> impl Future<Output = Result<JobHandle>> + Send + 'static {
         // The body is encoded here, so that the returned future holds bytes rather than this
         // builder: an `async fn` would keep the builder twice for the whole request.
-        let body = self.opts.into_request(self.input).and_then(|request| {
-            serde_json::to_vec(&request).map_err(|e| {
-                Error::invalid_input(format!("the job request cannot be encoded: {e}"))
-            })
-        });
+        let body = self.opts.encode(self.input);
         let shared = Arc::clone(self.endpoint.shared());
         let poll = self.endpoint.poll_policy().clone();
         async move {
@@ -229,7 +233,7 @@ impl RunRequest {
             );
             let state: JobState = shared
                 .call(Route::Run, |ep| {
-                    ep.request(Method::POST, "run")
+                    ep.route_request(Route::Run)
                         .body(body, "application/json")
                         .idempotent(false)
                 })
@@ -260,7 +264,7 @@ impl IntoFuture for RunRequest {
 #[must_use = "a request does nothing until it is sent or awaited"]
 pub struct RunSyncRequest {
     endpoint: Endpoint,
-    input: Result<Value>,
+    input: EncodedInput,
     opts: JobOptions,
     wait: Option<Duration>,
     timeout: Option<Duration>,
@@ -290,7 +294,7 @@ impl RunSyncRequest {
 
     pub(crate) fn from_parts(
         endpoint: Endpoint,
-        input: Result<Value>,
+        input: EncodedInput,
         opts: JobOptions,
         wait: Option<Duration>,
         timeout: Option<Duration>,
@@ -328,7 +332,7 @@ impl RunSyncRequest {
     /// `is_job_timed_out()` when the job ended so; `is_timeout()` past the caller's timeout;
     /// transport and HTTP errors.
     pub async fn send(self) -> Result<JobState> {
-        let body = self.opts.into_request(self.input)?;
+        let body = self.opts.encode(self.input)?;
         let started = Instant::now();
         let deadline = self.timeout.map(|t| started + t);
         let wait = effective_wait(self.wait, self.timeout);
@@ -341,9 +345,9 @@ impl RunSyncRequest {
         let state: JobState = shared
             .call(Route::RunSync, |ep| {
                 let mut req = ep
-                    .request(Method::POST, "runsync")
+                    .route_request(Route::RunSync)
                     .query("wait", wait.as_millis())
-                    .json(&body)
+                    .body(body, "application/json")
                     .idempotent(false)
                     .with_attempt_timeout(Some(wait + RUNSYNC_GRACE));
                 if let Some(deadline) = deadline {
@@ -429,7 +433,7 @@ mod tests {
         let mut opts = JobOptions::default();
         opts.set_execution_timeout(Duration::MAX);
         assert!(
-            opts.into_request(Ok(Value::Null))
+            opts.encode(serialize_input(Value::Null))
                 .unwrap_err()
                 .is_invalid_input()
         );
@@ -450,11 +454,32 @@ mod tests {
     }
 
     #[test]
+    fn the_body_is_the_request_model_with_the_input_as_given() {
+        let mut opts = JobOptions {
+            webhook: Some("http://127.0.0.1:9/hook".into()),
+            ..Default::default()
+        };
+        opts.set_ttl(Duration::from_secs(60));
+        let body = opts
+            .encode(serialize_input(
+                serde_json::json!({"prompt": "a", "n": [1, 2.5]}),
+            ))
+            .unwrap();
+        let decoded: JobRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            decoded.input,
+            serde_json::json!({"prompt": "a", "n": [1, 2.5]})
+        );
+        assert_eq!(decoded.webhook.as_deref(), Some("http://127.0.0.1:9/hook"));
+        assert_eq!(decoded.policy.and_then(|p| p.ttl), Some(60_000));
+    }
+
+    #[test]
     fn unserialisable_input_is_invalid_input() {
         let mut map = std::collections::BTreeMap::new();
         map.insert((1, 2), "tuple keys are not JSON object keys");
         let err = JobOptions::default()
-            .into_request(serialize_input(map))
+            .encode(serialize_input(map))
             .unwrap_err();
         assert!(err.is_invalid_input());
     }

@@ -34,7 +34,7 @@ pub(crate) fn chunks(job: JobHandle) -> impl Stream<Item = Result<StreamChunk>> 
                     match response.status.filter(JobStatus::is_terminal) {
                         Some(status) => {
                             let earlier = ended.take().and_then(|(_, error)| error);
-                            let error = response.error.or(earlier);
+                            let error = response.error.filter(|e| !e.is_null()).or(earlier);
                             if !got_chunks {
                                 tracing::debug!(parent: &span, ?status, "stream ended");
                                 if let Some(err) = end_of(job.id(), &status, error) {

@@ -7,6 +7,7 @@
 
 mod generated;
 pub mod graphql;
+mod nulls;
 mod redact;
 pub mod rest;
 pub mod scalars;

@@ -20,3 +20,39 @@ impl JobState {
         self.status.as_ref().is_some_and(JobStatus::is_terminal)
     }
 }
+
+/// Who calls a [`Route`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Clients of the queue API (`Authorization: Bearer <key>`).
+    Client,
+    /// Workers, through the `RUNPOD_WEBHOOK_*` URLs (the raw key as `Authorization`).
+    Worker,
+}
+
+impl Route {
+    /// The route whose [`segment`](Self::segment) is `segment` (`"job-take"`).
+    pub fn from_segment(segment: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|r| r.segment() == segment)
+    }
+
+    /// The route a path below the serverless base (`/{endpoint_id}/{segment}/…`) addresses.
+    pub fn from_path(path: &str) -> Option<Route> {
+        let mut segments = path.strip_prefix('/')?.split('/');
+        let _endpoint = segments.next()?;
+        Route::from_segment(segments.next()?)
+    }
+
+    /// Whether the route takes a job id after its segment (`/status/{job_id}`), as every client
+    /// route that addresses one job does.
+    pub fn has_job_id(self) -> bool {
+        self.path().ends_with("{job_id}")
+    }
+}
+
+impl std::fmt::Display for Route {
+    /// The route's segment (`job-take`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.segment())
+    }
+}

@@ -56,11 +56,18 @@ pub(crate) fn ty(t: &Ty) -> String {
 }
 
 fn field_ty(f: &Field) -> String {
+    let inner = f.generic.clone().unwrap_or_else(|| ty(&f.ty));
     if f.required && !f.nullable {
-        ty(&f.ty)
+        inner
     } else {
-        format!("Option<{}>", ty(&f.ty))
+        format!("Option<{inner}>")
     }
+}
+
+/// An optional property of any JSON value: `null` is one of its values, so a `null` sent is
+/// kept (`Some(Value::Null)`) and sent back, and only a missing key is `None`.
+fn keeps_null(f: &Field) -> bool {
+    !f.required && f.ty == Ty::Value
 }
 
 fn extra_ty(t: &Ty) -> String {
@@ -110,7 +117,29 @@ fn emit_struct(out: &mut String, s: &Struct) {
         out,
         "#[derive({debug}Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]"
     );
-    let _ = writeln!(out, "pub struct {} {{", s.name);
+    let generics = s.generics();
+    if generics.is_empty() {
+        let _ = writeln!(out, "pub struct {} {{", s.name);
+    } else {
+        let bound = |tr: &str| {
+            generics
+                .iter()
+                .map(|g| format!("{g}: {tr}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "#[serde(bound(serialize = {}, deserialize = {}))]",
+            lit(&bound("serde::Serialize")),
+            lit(&bound("serde::Deserialize<'de>"))
+        );
+        let params: Vec<String> = generics
+            .iter()
+            .map(|g| format!("{g} = serde_json::Value"))
+            .collect();
+        let _ = writeln!(out, "pub struct {}<{}> {{", s.name, params.join(", "));
+    }
     for f in &s.fields {
         out.push_str(&doc(f.doc.as_deref(), "    "));
         let mut attrs = Vec::new();
@@ -119,6 +148,9 @@ fn emit_struct(out: &mut String, s: &Struct) {
         }
         if !f.required {
             attrs.push("default".to_owned());
+            if keeps_null(f) {
+                attrs.push("deserialize_with = \"crate::nulls::present\"".to_owned());
+            }
             attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
         } else if f.nullable {
             // Required but nullable: `null` must still be sent, so never skipped.
@@ -300,6 +332,100 @@ pub(crate) fn operations(ops: &[super::openapi::Operation]) -> String {
         );
     }
     out.push_str("];\n");
+    out
+}
+
+/// The serverless `Route` enum and its table methods.
+pub(crate) fn routes(routes: &[super::openapi::RouteDef]) -> String {
+    let mut out = String::from(
+        "/// A route of the queue API (client side) or the worker protocol (worker side).\n///\n/// One table for the client, the worker runtime and runpod-local; paths are relative to the\n/// serverless base URL (`https://api.runpod.ai/v2`).\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[non_exhaustive]\npub enum Route {\n",
+    );
+    for r in routes {
+        let _ = writeln!(
+            out,
+            "    /// `{} {}`: {}\n    {},",
+            r.methods.join("|"),
+            r.path,
+            r.summary,
+            r.ident
+        );
+    }
+    out.push_str("}\n\nimpl Route {\n");
+    let _ = writeln!(
+        out,
+        "    /// Every route, in the schema's order (client side first).\n    pub const ALL: [Route; {}] = [{}];\n",
+        routes.len(),
+        routes
+            .iter()
+            .map(|r| format!("Route::{}", r.ident))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let method = |out: &mut String,
+                  doc: &str,
+                  sig: &str,
+                  arm: &dyn Fn(&super::openapi::RouteDef) -> String| {
+        let _ = writeln!(
+            out,
+            "    /// {doc}\n    pub const fn {sig} {{\n        match self {{"
+        );
+        for r in routes {
+            let _ = writeln!(out, "            Route::{} => {},", r.ident, arm(r));
+        }
+        out.push_str("        }\n    }\n\n");
+    };
+    method(
+        &mut out,
+        "The schema's `operationId` (`jobTakeBatch`).",
+        "name(self) -> &'static str",
+        &|r| lit(&r.operation_id),
+    );
+    method(
+        &mut out,
+        "The HTTP methods served, upper case; the first is the one clients and workers send.",
+        "methods(self) -> &'static [&'static str]",
+        &|r| {
+            format!(
+                "&[{}]",
+                r.methods
+                    .iter()
+                    .map(|m| lit(m))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    );
+    method(
+        &mut out,
+        "The path template below the serverless base URL (`/{endpoint_id}/status/{job_id}`).",
+        "path(self) -> &'static str",
+        &|r| lit(&r.path),
+    );
+    method(
+        &mut out,
+        "The literal path segment after the endpoint id (`status`), also the route's name in `--fault` rules.",
+        "segment(self) -> &'static str",
+        &|r| lit(&r.segment),
+    );
+    method(
+        &mut out,
+        "Who calls the route.",
+        "side(self) -> crate::serverless::Side",
+        &|r| format!("crate::serverless::Side::{}", r.side),
+    );
+    method(
+        &mut out,
+        "The route's position in [`Route::ALL`], for tables indexed by route.",
+        "index(self) -> usize",
+        &|r| {
+            routes
+                .iter()
+                .position(|x| x.ident == r.ident)
+                .unwrap_or_default()
+                .to_string()
+        },
+    );
+    out.push_str("}\n");
     out
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct Field {
     pub(crate) required: bool,
     /// `null` is allowed.
     pub(crate) nullable: bool,
+    /// `x-rust-generic`: the field's type is this type parameter of the struct (default
+    /// `serde_json::Value`), so a writer can send its own or borrowed data without a copy.
+    pub(crate) generic: Option<String>,
     pub(crate) doc: Option<String>,
 }
 
@@ -79,3 +82,16 @@ pub(crate) enum Item {
 
 /// Every item of one generated module, by name (so output order never depends on input order).
 pub(crate) type Items = BTreeMap<String, Item>;
+
+impl Struct {
+    /// The struct's type parameters (from `x-rust-generic`), in field order, each once.
+    pub(crate) fn generics(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for name in self.fields.iter().filter_map(|f| f.generic.as_deref()) {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+}

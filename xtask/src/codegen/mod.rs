@@ -91,7 +91,7 @@ pub(crate) fn outputs(root: &Path) -> Result<Vec<Output>> {
         root,
         "serverless/openapi.yaml",
         "serverless.rs",
-        |_| Ok(String::new()),
+        |spec| Ok(emit::routes(&openapi::routes(spec)?)),
     )?];
     out.push(openapi_module(
         &sources,

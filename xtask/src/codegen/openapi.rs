@@ -82,6 +82,91 @@ pub(crate) fn operations(spec: &Value) -> Result<Vec<Operation>> {
     Ok(out)
 }
 
+/// One route of the serverless protocol (a path and its operation), for the generated
+/// `Route` table that the client, the worker runtime and runpod-local share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RouteDef {
+    /// The enum variant (`JobTakeBatch`).
+    pub(crate) ident: String,
+    pub(crate) operation_id: String,
+    /// Upper case; the operation's own first, then `x-also-accepts`.
+    pub(crate) methods: Vec<String>,
+    /// The template below the server URL (`/{endpoint_id}/job-take-batch/{worker_id}`).
+    pub(crate) path: String,
+    /// The literal segment after the endpoint id (`job-take-batch`).
+    pub(crate) segment: String,
+    /// `Client` or `Worker`, from the operation's tag.
+    pub(crate) side: String,
+    pub(crate) summary: String,
+}
+
+/// Every route under `paths`, in document order: one operation per path, tagged `client` or
+/// `worker`, with the path `/{endpoint_id}/<segment>[/…]`.
+pub(crate) fn routes(spec: &Value) -> Result<Vec<RouteDef>> {
+    let paths = spec
+        .get("paths")
+        .and_then(Value::as_mapping)
+        .context("the spec has no paths")?;
+    let mut out: Vec<RouteDef> = Vec::new();
+    for (path, item) in paths {
+        let path = path.as_str().context("a path is not a string")?;
+        let item = item.as_mapping().context("a path item is not a mapping")?;
+        let mut ops = item.iter().filter(|(m, _)| {
+            m.as_str()
+                .is_some_and(|m| ["get", "put", "post", "delete", "patch"].contains(&m))
+        });
+        let (Some((method, op)), None) = (ops.next(), ops.next()) else {
+            bail!(
+                "{path}: a route has exactly one operation (list more methods in x-also-accepts)"
+            );
+        };
+        let operation_id =
+            s(op, "operationId").with_context(|| format!("{path} has no operationId"))?;
+        let side = match op
+            .get("tags")
+            .and_then(|t| t.get(0))
+            .and_then(Value::as_str)
+        {
+            Some("client") => "Client",
+            Some("worker") => "Worker",
+            other => bail!("{path}: tag it `client` or `worker`, not {other:?}"),
+        };
+        let mut methods = vec![method.as_str().unwrap_or_default().to_ascii_uppercase()];
+        for extra in op
+            .get("x-also-accepts")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            methods.push(
+                extra
+                    .as_str()
+                    .context("x-also-accepts lists method names")?
+                    .to_ascii_uppercase(),
+            );
+        }
+        let segment = path
+            .strip_prefix("/{endpoint_id}/")
+            .and_then(|rest| rest.split('/').next())
+            .filter(|seg| !seg.is_empty() && !seg.contains('{'))
+            .with_context(|| format!("{path}: a route path is /{{endpoint_id}}/<segment>[/…]"))?;
+        let ident = upper_camel(operation_id);
+        if out.iter().any(|r| r.ident == ident || r.segment == segment) {
+            bail!("{path}: route name or segment used twice");
+        }
+        out.push(RouteDef {
+            ident,
+            operation_id: operation_id.to_owned(),
+            methods,
+            path: path.to_owned(),
+            segment: segment.to_owned(),
+            side: side.to_owned(),
+            summary: s(op, "summary").unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
 struct Builder<'a> {
     schemas: &'a Mapping,
     items: Items,
@@ -409,12 +494,21 @@ impl Builder<'_> {
             while fields.iter().any(|f| f.ident == ident) || ident == "extra" {
                 ident.push('_');
             }
+            let generic = match pv.get("x-rust-generic") {
+                None => None,
+                Some(Value::String(param)) if ty == Ty::Value => Some(param.clone()),
+                Some(_) => bail!(
+                    "property {wire}: `x-rust-generic` takes a type parameter name and fits only \
+                     a property of any JSON value"
+                ),
+            };
             fields.push(Field {
                 wire: wire.clone(),
                 ident,
                 ty,
                 required: m.required.contains(wire),
                 nullable,
+                generic,
                 doc: description(pv),
             });
         }

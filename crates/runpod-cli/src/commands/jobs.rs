@@ -284,11 +284,12 @@ impl ChunkPrinter {
                 }
                 Ok(())
             }
+            // A chunk without output, or with `"output": null`, prints nothing.
+            None | Some(Value::Null) => Ok(()),
             Some(other) => {
                 self.finish(out)?;
                 out.line(&other.to_string())
             }
-            None => Ok(()),
         }
     }
 

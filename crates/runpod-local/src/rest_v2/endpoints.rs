@@ -9,6 +9,7 @@ use runpod_types::rest::{
     EndpointRequestUrls, EndpointScaling, EndpointType, EndpointWorkers, FlashBoot,
     ListEndpointsResponse, LoadBalancingRequestUrls, QueueBasedRequestUrls, UpdateEndpointRequest,
 };
+use runpod_types::serverless::Route;
 
 use super::problem::Problem;
 use super::state::{RestV2State, new_id};
@@ -154,16 +155,20 @@ fn request_urls(base: &str, id: &str, type_: &EndpointType) -> EndpointRequestUr
                 health: format!("{ep}/ping"),
             })
         }
-        _ => EndpointRequestUrls::QueueBased(QueueBasedRequestUrls {
-            run: format!("{ep}/run"),
-            run_sync: format!("{ep}/runsync"),
-            status: format!("{ep}/status/{{job_id}}"),
-            stream: format!("{ep}/stream/{{job_id}}"),
-            cancel: format!("{ep}/cancel/{{job_id}}"),
-            retry: format!("{ep}/retry/{{job_id}}"),
-            purge_queue: format!("{ep}/purge-queue"),
-            health: format!("{ep}/health"),
-        }),
+        _ => {
+            // The queue routes' templates, the endpoint id filled in and `{job_id}` kept.
+            let url = |route: Route| format!("{base}{}", route.path().replace("{endpoint_id}", id));
+            EndpointRequestUrls::QueueBased(QueueBasedRequestUrls {
+                run: url(Route::Run),
+                run_sync: url(Route::RunSync),
+                status: url(Route::Status),
+                stream: url(Route::Stream),
+                cancel: url(Route::Cancel),
+                retry: url(Route::Retry),
+                purge_queue: url(Route::PurgeQueue),
+                health: url(Route::Health),
+            })
+        }
     }
 }
 

@@ -5,15 +5,33 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use serde_json::Value;
+use axum::routing::MethodRouter;
+use runpod_types::serverless::{
+    HealthResponse, JobRequest, JobState, PurgeQueueResponse, Route, StreamResponse,
+};
 
-use super::{Params, read_json_object};
+use super::{Params, on_methods, read_model};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::{HealthResponse, JobRequest, JobState, PurgeQueueResponse};
 
 type Reply<T> = Result<Json<T>, ApiError>;
+
+/// The handler of a client route, on the methods the route table lists.
+pub(super) fn handler(route: Route) -> Option<MethodRouter<Arc<Store>>> {
+    Some(match route {
+        Route::Run => on_methods(route, run),
+        Route::RunSync => on_methods(route, run_sync),
+        Route::Status => on_methods(route, status),
+        Route::StatusSync => on_methods(route, status_sync),
+        Route::Stream => on_methods(route, stream),
+        Route::Cancel => on_methods(route, cancel),
+        Route::Retry => on_methods(route, retry),
+        Route::Health => on_methods(route, health),
+        Route::PurgeQueue => on_methods(route, purge_queue),
+        _ => return None,
+    })
+}
 
 pub(super) async fn run(
     State(store): State<Arc<Store>>,
@@ -67,7 +85,7 @@ pub(super) async fn stream(
     State(store): State<Arc<Store>>,
     Path((endpoint, job_id)): Path<(String, String)>,
     params: Params,
-) -> Reply<Value> {
+) -> Reply<StreamResponse> {
     let wait = params.optional_wait()?;
     store
         .read_stream(&endpoint, &job_id, wait)
@@ -113,12 +131,7 @@ pub(super) async fn purge_queue(
 
 /// A `/run` or `/runsync` body: a JSON object with an `input`, and a sane policy.
 async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
-    let map = read_json_object(body, limit).await?;
-    if !map.contains_key("input") {
-        return Err(ApiError::bad_request("job request has no `input` field"));
-    }
-    let request: JobRequest = serde_json::from_value(Value::Object(map))
-        .map_err(|error| ApiError::bad_request(format!("invalid job request: {error}")))?;
+    let request: JobRequest = read_model(body, limit, "job request").await?;
     if let Some(policy) = &request.policy {
         for (name, value) in [
             ("executionTimeout", policy.execution_timeout),

@@ -11,72 +11,74 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::{Map, Value};
+use axum::routing::{MethodFilter, MethodRouter};
+use runpod_types::serverless::{Route, Side};
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
 use crate::store::Store;
 
 pub(crate) fn router(store: Arc<Store>) -> Router {
-    let client_routes = Router::new()
-        .route("/v2/{endpoint_id}/run", post(client::run))
-        .route("/v2/{endpoint_id}/runsync", post(client::run_sync))
-        .route(
-            "/v2/{endpoint_id}/status/{job_id}",
-            get(client::status).post(client::status),
-        )
-        .route(
-            "/v2/{endpoint_id}/status-sync/{job_id}",
-            get(client::status_sync).post(client::status_sync),
-        )
-        .route(
-            "/v2/{endpoint_id}/stream/{job_id}",
-            get(client::stream).post(client::stream),
-        )
-        .route("/v2/{endpoint_id}/cancel/{job_id}", post(client::cancel))
-        .route("/v2/{endpoint_id}/retry/{job_id}", post(client::retry))
-        .route("/v2/{endpoint_id}/health", get(client::health))
-        .route("/v2/{endpoint_id}/purge-queue", post(client::purge_queue))
-        .route_layer(middleware::from_fn_with_state(
-            store.clone(),
-            require_client_key,
-        ));
-    let worker_routes = Router::new()
-        .route(
-            "/v2/{endpoint_id}/job-take/{worker_id}",
-            get(worker::job_take),
-        )
-        .route(
-            "/v2/{endpoint_id}/job-take-batch/{worker_id}",
-            get(worker::job_take_batch),
-        )
-        .route(
-            "/v2/{endpoint_id}/job-done/{worker_id}/{job_id}",
-            post(worker::job_done),
-        )
-        .route(
-            "/v2/{endpoint_id}/job-stream/{worker_id}/{job_id}",
-            post(worker::job_stream),
-        )
-        .route("/v2/{endpoint_id}/ping/{worker_id}", get(worker::ping))
-        .route(
-            "/v2/{endpoint_id}/job-stop/{worker_id}",
-            get(worker::job_stop),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            store.clone(),
-            require_worker_key,
-        ));
+    let mut client_routes = Router::new();
+    let mut worker_routes = Router::new();
+    for route in Route::ALL {
+        let handler = match route.side() {
+            Side::Client => client::handler(route),
+            Side::Worker => worker::handler(route),
+        };
+        let Some(handler) = handler else {
+            continue;
+        };
+        let path = axum_path(route);
+        match route.side() {
+            Side::Client => client_routes = client_routes.route(&path, handler),
+            Side::Worker => worker_routes = worker_routes.route(&path, handler),
+        }
+    }
+    let client_routes = client_routes.route_layer(middleware::from_fn_with_state(
+        store.clone(),
+        require_client_key,
+    ));
+    let worker_routes = worker_routes.route_layer(middleware::from_fn_with_state(
+        store.clone(),
+        require_worker_key,
+    ));
     client_routes
         .merge(worker_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(store)
+}
+
+/// The route's axum path: the table's template below `/v2`.
+fn axum_path(route: Route) -> String {
+    format!("/v2{}", route.path())
+}
+
+/// `handler` on every method the route table lists for `route`.
+fn on_methods<H, T>(route: Route, handler: H) -> MethodRouter<Arc<Store>>
+where
+    H: Handler<T, Arc<Store>>,
+    T: 'static,
+{
+    let mut methods = MethodRouter::new();
+    for method in route.methods() {
+        let filter = match *method {
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            "PATCH" => MethodFilter::PATCH,
+            _ => MethodFilter::GET,
+        };
+        methods = methods.on(filter, handler.clone());
+    }
+    methods
 }
 
 async fn not_found() -> ApiError {
@@ -198,17 +200,30 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// The body as a JSON object.
-async fn read_json_object(body: Body, limit: usize) -> Result<Map<String, Value>, ApiError> {
+/// The body decoded straight into the protocol model `T` (a JSON object), `what` naming it in
+/// the error.
+async fn read_model<T: DeserializeOwned>(
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<T, ApiError> {
     let bytes = read_body(body, limit).await?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
-        Err(error) if bytes.is_empty() => Err(ApiError::bad_request(format!(
-            "request body is empty; expected a JSON object ({error})"
-        ))),
-        Err(error) => Err(ApiError::bad_request(format!(
-            "request body is not valid JSON: {error}"
-        ))),
+    // serde would also read a struct from a JSON array of its fields; the protocol sends objects.
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        return Err(match serde_json::from_slice::<IgnoredAny>(&bytes) {
+            Ok(_) => ApiError::bad_request("request body must be a JSON object"),
+            Err(error) if bytes.is_empty() => ApiError::bad_request(format!(
+                "request body is empty; expected a JSON object ({error})"
+            )),
+            Err(error) => ApiError::bad_request(format!("request body is not valid JSON: {error}")),
+        });
     }
+    serde_json::from_slice(&bytes).map_err(|error| {
+        if error.is_data() {
+            ApiError::bad_request(format!("invalid {what}: {error}"))
+        } else {
+            ApiError::bad_request(format!("request body is not valid JSON: {error}"))
+        }
+    })
 }

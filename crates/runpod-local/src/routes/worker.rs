@@ -10,13 +10,27 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use runpod_types::serverless::{JobResult, Route, StopSignals, StreamChunk};
 use serde_json::{Value, json};
 
-use super::{Params, read_json_object};
+use super::{Params, on_methods, read_model};
 use crate::config::{MAX_BATCH_SIZE, WORKER_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::wire::StopSignals;
+
+/// The handler of a worker route, on the methods the route table lists.
+pub(super) fn handler(route: Route) -> Option<MethodRouter<Arc<Store>>> {
+    Some(match route {
+        Route::JobTake => on_methods(route, job_take),
+        Route::JobTakeBatch => on_methods(route, job_take_batch),
+        Route::JobDone => on_methods(route, job_done),
+        Route::JobStream => on_methods(route, job_stream),
+        Route::Ping => on_methods(route, ping),
+        Route::JobStop => on_methods(route, job_stop),
+        _ => return None,
+    })
+}
 
 pub(super) async fn job_take(
     State(store): State<Arc<Store>>,
@@ -57,7 +71,7 @@ pub(super) async fn job_done(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let result = read_json_object(body, WORKER_BODY_LIMIT).await?;
+    let result: JobResult = read_model(body, WORKER_BODY_LIMIT, "job result").await?;
     store.report(&endpoint, &worker, &job_id, result)?;
     Ok(Json(json!({})))
 }
@@ -67,7 +81,7 @@ pub(super) async fn job_stream(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let chunk = read_json_object(body, WORKER_BODY_LIMIT).await?;
+    let chunk: StreamChunk = read_model(body, WORKER_BODY_LIMIT, "stream chunk").await?;
     store.append_chunk(&endpoint, &worker, &job_id, chunk)?;
     Ok(Json(json!({})))
 }

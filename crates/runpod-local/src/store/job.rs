@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use runpod_types::serverless::{
+    ExecutionPolicy, JobRequest, JobState, JobStatus, S3Config, StreamChunk, WorkerJob,
+};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-use crate::wire::{ExecutionPolicy, JobRequest, JobState, JobStatus, S3Config, WorkerJob};
 
 #[derive(Debug)]
 pub(super) struct Job {
@@ -30,7 +31,7 @@ pub(super) struct Job {
     pub(super) worker_id: Option<String>,
     /// Counts takes, so that a timer armed for an earlier run does not fire on a later one.
     pub(super) attempt: u64,
-    chunks: Vec<Value>,
+    chunks: Vec<StreamChunk>,
     read_cursor: usize,
     pub(super) execution_timeout: Duration,
     pub(super) ttl_deadline: Instant,
@@ -156,7 +157,7 @@ impl Job {
         self.read_cursor = 0;
     }
 
-    pub(super) fn push_chunk(&mut self, chunk: Value) {
+    pub(super) fn push_chunk(&mut self, chunk: StreamChunk) {
         self.chunks.push(chunk);
         self.changed.notify_waiters();
     }
@@ -166,7 +167,7 @@ impl Job {
     }
 
     /// The chunks no reader has received yet; each chunk is handed out once.
-    pub(super) fn take_unread_chunks(&mut self) -> Vec<Value> {
+    pub(super) fn take_unread_chunks(&mut self) -> Vec<StreamChunk> {
         let unread = self.chunks[self.read_cursor..].to_vec();
         self.read_cursor = self.chunks.len();
         unread

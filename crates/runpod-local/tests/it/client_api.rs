@@ -322,7 +322,10 @@ async fn malformed_requests_are_refused_without_disturbing_the_queue() {
         (h.http.post(&run).body("{not json"), "not valid JSON"),
         (h.http.post(&run), "empty"),
         (h.http.post(&run).body("[1, 2]"), "JSON object"),
-        (h.http.post(&run).json(&json!({"inputs": 1})), "no `input`"),
+        (
+            h.http.post(&run).json(&json!({"inputs": 1})),
+            "missing field `input`",
+        ),
         (
             h.http.post(&run).json(&json!({"input": 1, "webhook": 5})),
             "invalid job request",

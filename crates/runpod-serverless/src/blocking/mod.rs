@@ -43,12 +43,11 @@ use runpod_transport::{Config, HttpClient, Result};
 use runpod_types::serverless::{HealthResponse, JobState, PurgeQueueResponse, StreamChunk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use self::runtime::RuntimeThread;
 use crate::poll::PollPolicy;
 use crate::rate_limit::RateLimits;
-use crate::run::{JobOptions, job_option_setters, serialize_input};
+use crate::run::{EncodedInput, JobOptions, job_option_setters, serialize_input};
 
 /// The blocking [`crate::ServerlessClient`]. Cheap to clone.
 #[derive(Clone)]
@@ -262,7 +261,7 @@ impl Endpoint {
 #[must_use = "a request does nothing until it is sent"]
 pub struct RunRequest {
     endpoint: Endpoint,
-    input: Result<Value>,
+    input: EncodedInput,
     opts: JobOptions,
 }
 
@@ -301,7 +300,7 @@ impl RunRequest {
 #[must_use = "a request does nothing until it is sent"]
 pub struct RunSyncRequest {
     endpoint: Endpoint,
-    input: Result<Value>,
+    input: EncodedInput,
     opts: JobOptions,
     wait: Option<Duration>,
     timeout: Option<Duration>,

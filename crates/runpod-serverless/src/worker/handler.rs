@@ -220,21 +220,26 @@ where
             let mut all = Vec::new();
             let mut sent = 0usize;
             while let Some(item) = stream.next().await {
-                let value = match item {
-                    Ok(o) => match serde_json::to_value(o) {
-                        Ok(v) => v,
-                        Err(e) => return Outcome::Failed(serialize_failure(&e)),
-                    },
+                let item = match item {
+                    Ok(o) => o,
                     Err(e) => return Outcome::Failed(handler_failure(&e)),
                 };
-                if aggregate {
-                    all.push(value.clone());
-                }
-                if ctx
-                    .inner
-                    .post(PostKind::Chunk, super::report::chunk_body(value))
-                    .await
-                {
+                // Serialized once, straight into the chunk body; as a `Value` too only when
+                // the final output aggregates the chunks.
+                let body = if aggregate {
+                    serde_json::to_value(item).and_then(|value| {
+                        let body = super::report::chunk_body(&value);
+                        all.push(value);
+                        body
+                    })
+                } else {
+                    super::report::chunk_body(&item)
+                };
+                let body = match body {
+                    Ok(body) => body,
+                    Err(e) => return Outcome::Failed(serialize_failure(&e)),
+                };
+                if ctx.inner.post(PostKind::Chunk, body).await {
                     sent += 1;
                 }
             }

@@ -147,11 +147,9 @@ impl JobContext {
     /// sent after the handler has returned is dropped. Best effort: a failure to deliver (after
     /// a few retries) is logged, never returned.
     pub async fn progress<T: Serialize>(&self, value: T) {
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                self.inner
-                    .post(PostKind::Progress, report::progress_body(v))
-                    .await;
+        match report::progress_body(&value) {
+            Ok(body) => {
+                self.inner.post(PostKind::Progress, body).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "progress value could not be serialized; not sent")
@@ -165,11 +163,9 @@ impl JobContext {
     /// handler can stream this way and still return a final output; [`streaming`](super::streaming)
     /// handlers do it for every item. Delivery retries like a result; a failure is logged.
     pub async fn send_chunk<T: Serialize>(&self, value: T) {
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                self.inner
-                    .post(PostKind::Chunk, report::chunk_body(v))
-                    .await;
+        match report::chunk_body(&value) {
+            Ok(body) => {
+                self.inner.post(PostKind::Chunk, body).await;
             }
             Err(e) => tracing::warn!(error = %e, "stream chunk could not be serialized; not sent"),
         }

@@ -2,8 +2,9 @@
 //! worker's format so that the Runpod console shows them the same way.
 
 use bytes::Bytes;
-use runpod_types::serverless::WorkerError;
-use serde_json::{Map, Value, json};
+use runpod_types::serverless::{JobResult, JobStatus, StreamChunk, WorkerError};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// The version reported in `runpod_version` (ping and error reports).
 pub(crate) const RUNPOD_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -88,40 +89,69 @@ impl Reporter {
     }
 
     fn encode_final(&self, outcome: &Outcome, stop_pod: bool) -> Bytes {
-        // Built by hand so that an output of `null` is still sent as `"output": null`.
-        let mut body = Map::new();
-        match outcome {
-            Outcome::Output(v) => {
-                body.insert("output".into(), v.clone());
-            }
-            Outcome::Failed(f) => {
-                body.insert("error".into(), Value::String(self.error_string(f)));
-            }
-        }
-        if stop_pod {
-            body.insert("stopPod".into(), Value::Bool(true));
-        }
-        to_bytes(&Value::Object(body))
+        // The output is borrowed into the model, so a large result is not copied before it is
+        // serialized; `Some(&Value::Null)` still sends `"output": null`.
+        let body = match outcome {
+            Outcome::Output(output) => JobResult {
+                output: Some(output),
+                ..result_body()
+            },
+            Outcome::Failed(failure) => JobResult {
+                error: Some(Value::String(self.error_string(failure))),
+                ..result_body()
+            },
+        };
+        to_bytes(&JobResult {
+            stop_pod: stop_pod.then_some(true),
+            ..body
+        })
+    }
+}
+
+/// An empty job-done body borrowing its output.
+fn result_body<'a>() -> JobResult<&'a Value> {
+    JobResult {
+        output: None,
+        error: None,
+        status: None,
+        stop_pod: None,
+        extra: Map::new(),
     }
 }
 
 /// A progress update: `{"status": "IN_PROGRESS", "output": value}`, posted to job-done.
-pub(crate) fn progress_body(value: Value) -> Bytes {
-    to_bytes(&json!({ "status": "IN_PROGRESS", "output": value }))
+pub(crate) fn progress_body<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Bytes> {
+    encode(&JobResult {
+        status: Some(JobStatus::InProgress),
+        output: Some(value),
+        error: None,
+        stop_pod: None,
+        extra: Map::new(),
+    })
 }
 
 /// A stream chunk: `{"output": value}`, posted to job-stream.
-pub(crate) fn chunk_body(value: Value) -> Bytes {
-    to_bytes(&json!({ "output": value }))
+pub(crate) fn chunk_body<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Bytes> {
+    encode(&StreamChunk {
+        output: Some(value),
+        metrics: None,
+        extra: Map::new(),
+    })
 }
 
-fn to_bytes(v: &Value) -> Bytes {
-    // A `Value` always serializes (its map keys are strings).
-    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+fn encode(body: &impl Serialize) -> serde_json::Result<Bytes> {
+    serde_json::to_vec(body).map(Bytes::from)
+}
+
+fn to_bytes(body: &JobResult<&Value>) -> Bytes {
+    // Strings, booleans and `Value`s (whose map keys are strings) always serialize.
+    encode(body).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn reporter() -> Reporter {
@@ -188,11 +218,11 @@ mod tests {
     #[test]
     fn progress_and_chunk_shapes() {
         assert_eq!(
-            parse(&progress_body(json!(0.5))),
+            parse(&progress_body(&json!(0.5)).unwrap()),
             json!({"status": "IN_PROGRESS", "output": 0.5})
         );
         assert_eq!(
-            parse(&chunk_body(json!({"i": 1}))),
+            parse(&chunk_body(&json!({"i": 1})).unwrap()),
             json!({"output": {"i": 1}})
         );
     }

@@ -4,6 +4,13 @@
 //! (`rp_job`, `rp_http`, `rp_ping`) except where it produces broken URLs: query parameters are
 //! appended with `?` or `&` as the template needs, and substituted ids are percent-encoded.
 
+use runpod_types::serverless::Route;
+
+/// `/{segment}/` of a route, as it appears inside a URL.
+fn segment(route: Route) -> String {
+    format!("/{}/", route.segment())
+}
+
 /// Placeholder for the worker id in every template.
 const POD_ID: &str = "$RUNPOD_POD_ID";
 /// Placeholder for the job id (job-done, job-stream) or, in the job-take template, the worker id.
@@ -71,7 +78,7 @@ impl WorkerUrls {
     pub(crate) fn take(&self, batch_size: usize, job_in_progress: bool) -> Option<String> {
         let mut url = self.take.clone()?;
         if batch_size > 1 {
-            url = url.replacen("/job-take/", "/job-take-batch/", 1);
+            url = url.replacen(&segment(Route::JobTake), &segment(Route::JobTakeBatch), 1);
             append_query(&mut url, "batch_size", &batch_size.to_string());
         }
         append_query(
@@ -86,8 +93,9 @@ impl WorkerUrls {
     /// `None` (per-job stop disabled) when the template has no `/job-take/` segment.
     pub(crate) fn stop(&self) -> Option<String> {
         let take = self.take.as_deref()?;
-        take.contains("/job-take/")
-            .then(|| take.replacen("/job-take/", "/job-stop/", 1))
+        let take_segment = segment(Route::JobTake);
+        take.contains(&take_segment)
+            .then(|| take.replacen(&take_segment, &segment(Route::JobStop), 1))
     }
 
     /// `job-done` for a job (final result and progress updates).

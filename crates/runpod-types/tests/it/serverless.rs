@@ -111,9 +111,50 @@ fn required_fields_are_required() {
 }
 
 #[test]
-fn null_output_reads_as_none() {
+fn null_output_is_kept_and_a_missing_one_is_none() {
+    // A handler that returns nothing reports `"output": null`; the Python client indexes it.
     let job: JobState = serde_json::from_value(json!({"id": "j", "output": null})).unwrap();
+    assert_eq!(job.output, Some(Value::Null));
+    assert_eq!(
+        serde_json::to_value(&job).unwrap(),
+        json!({"id": "j", "output": null})
+    );
+    let job: JobState = serde_json::from_value(json!({"id": "j"})).unwrap();
     assert_eq!(job.output, None);
+    let chunk: StreamChunk = serde_json::from_str(r#"{"output":null,"k":1}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&chunk).unwrap(),
+        r#"{"output":null,"k":1}"#
+    );
+}
+
+#[test]
+fn writers_send_borrowed_or_raw_data_through_the_same_models() {
+    // The worker's job-done body borrows the output; the reader gets the owned model back.
+    let output = json!({"images": ["a", "b"]});
+    let sent = serde_json::to_vec(&JobResult {
+        output: Some(&output),
+        error: None,
+        status: None,
+        stop_pod: Some(true),
+        extra: serde_json::Map::new(),
+    })
+    .unwrap();
+    let read: JobResult = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(read.output, Some(output));
+    assert_eq!(read.stop_pod, Some(true));
+
+    // The client's body carries its input already serialized.
+    let input = serde_json::value::to_raw_value(&[1, 2]).unwrap();
+    let sent = serde_json::to_string(&JobRequest {
+        input: &*input,
+        webhook: None,
+        webhook_v2: None,
+        policy: None,
+        s3_config: None,
+    })
+    .unwrap();
+    assert_eq!(sent, r#"{"input":[1,2]}"#);
 }
 
 #[test]
@@ -160,7 +201,7 @@ fn minimal_run_request_is_just_input() {
 
 #[test]
 fn progress_update_wire_shape() {
-    let update = JobResult {
+    let update: JobResult = JobResult {
         status: Some(JobStatus::InProgress),
         output: Some(json!("50%")),
         ..Default::default()
@@ -190,4 +231,32 @@ fn stop_signals_and_purge() {
     let p: PurgeQueueResponse =
         serde_json::from_value(json!({"removed": 2, "status": "completed"})).unwrap();
     assert_eq!(p.removed, Some(2));
+}
+
+#[test]
+fn the_route_table_matches_its_paths() {
+    assert_eq!(Route::ALL.len(), 15);
+    for (i, route) in Route::ALL.into_iter().enumerate() {
+        assert_eq!(route.index(), i);
+        assert!(
+            route
+                .path()
+                .starts_with(&format!("/{{endpoint_id}}/{}", route.segment())),
+            "{route:?}"
+        );
+        assert_eq!(Route::from_segment(route.segment()), Some(route));
+        assert_eq!(route.to_string(), route.segment());
+    }
+    assert_eq!(
+        Route::JobDone.path(),
+        "/{endpoint_id}/job-done/{worker_id}/{job_id}"
+    );
+    assert_eq!(Route::JobDone.methods(), ["POST"]);
+    assert_eq!(Route::Status.methods(), ["GET", "POST"]);
+    assert_eq!(Route::Run.side(), Side::Client);
+    assert_eq!(Route::JobTakeBatch.side(), Side::Worker);
+    assert!(Route::Cancel.has_job_id() && !Route::Health.has_job_id());
+    assert_eq!(Route::from_path("/ep-1/status/j1"), Some(Route::Status));
+    assert_eq!(Route::from_path("/ep-1"), None);
+    assert_eq!(Route::from_segment("nope"), None);
 }

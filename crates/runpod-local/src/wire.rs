@@ -1,6 +1,0 @@
-//! The wire models, shared with the client and the worker runtime so the three cannot drift.
-
-pub(crate) use runpod_types::serverless::{
-    ErrorBody, ExecutionPolicy, HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobState,
-    JobStatus, PurgeQueueResponse, S3Config, StopSignals, StreamResponse, WorkerJob,
-};
