@@ -88,7 +88,8 @@ struct Inner {
 /// status, request id and server error detail.
 ///
 /// ```
-/// use runpod_transport::{Error, Report};
+/// # use runpod_transport::__runpod as runpod;
+/// use runpod::transport::{Error, Report};
 ///
 /// let err = Error::invalid_input("ttl must be positive");
 /// assert!(err.is_invalid_input());
@@ -280,8 +281,9 @@ impl Error {
     /// field; a JSON string holding an object (what the Python worker sends) is parsed.
     ///
     /// ```
+    /// # use runpod_transport::__runpod as runpod;
     /// use serde_json::json;
-    /// let err = runpod_transport::Error::job_ended(
+    /// let err = runpod::Error::job_ended(
     ///     "job-1",
     ///     "FAILED",
     ///     Some(json!("{\"error_type\": \"ValueError\", \"error_message\": \"bad\"}")),
@@ -308,7 +310,8 @@ impl Error {
     /// (`"pod"`); [`job_id`](Self::job_id) holds its id and [`state`](Self::state) the state.
     ///
     /// ```
-    /// let e = runpod_transport::Error::unexpected_state("pod", "p1", "EXITED");
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::unexpected_state("pod", "p1", "EXITED");
     /// assert!(e.is_unexpected_state() && !e.is_job_outcome());
     /// assert_eq!(e.to_string(), "pod p1 reached EXITED");
     /// assert_eq!((e.job_id(), e.state()), (Some("p1"), Some("EXITED")));
@@ -324,7 +327,8 @@ impl Error {
     /// Waiting for a job ran out of time (the job itself may still be running).
     ///
     /// ```
-    /// let err = runpod_transport::Error::wait_timeout("job-1");
+    /// # use runpod_transport::__runpod as runpod;
+    /// let err = runpod::Error::wait_timeout("job-1");
     /// assert!(err.is_timeout());
     /// assert_eq!(err.job_id(), Some("job-1"));
     /// ```
@@ -352,7 +356,8 @@ impl Error {
     /// An attempt, the operation deadline, or a wait for a job timed out.
     ///
     /// ```
-    /// assert!(runpod_transport::Error::wait_timeout("j").is_timeout());
+    /// # use runpod_transport::__runpod as runpod;
+    /// assert!(runpod::Error::wait_timeout("j").is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
         self.kind() == ErrorKind::Timeout
@@ -361,8 +366,9 @@ impl Error {
     /// No connection could be made (the request never reached the server).
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_connect() {
@@ -379,8 +385,9 @@ impl Error {
     /// "outcome unknown" case: look the result up rather than resending.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.ai/v2/ep/run";
     /// let Err(e) = client.request(Method::POST, url).send().await else { return };
     /// if e.is_network() {
@@ -395,8 +402,9 @@ impl Error {
     /// The server answered with a non-success status; see [`status`](Self::status).
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_status() {
@@ -411,8 +419,9 @@ impl Error {
     /// HTTP 429; [`retry_after`](Self::retry_after) says how long to wait.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_rate_limited() {
@@ -427,8 +436,9 @@ impl Error {
     /// HTTP 404.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_not_found() {
@@ -443,8 +453,9 @@ impl Error {
     /// HTTP 401: the key is missing, wrong or revoked.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_unauthorized() {
@@ -459,8 +470,9 @@ impl Error {
     /// HTTP 403: the key is valid but lacks access.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_forbidden() {
@@ -475,7 +487,8 @@ impl Error {
     /// A body did not match the expected type; [`body`](Self::body) holds what came.
     ///
     /// ```
-    /// let e = runpod_transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
     /// assert!(e.is_decode());
     /// assert_eq!(e.body(), Some("\"x\""));
     /// ```
@@ -487,7 +500,8 @@ impl Error {
     /// broken connections.
     ///
     /// ```
-    /// use runpod_transport::Error;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::Error;
     /// assert!(!Error::invalid_input("x").is_retryable());
     /// assert!(!Error::wait_timeout("job").is_retryable());
     /// ```
@@ -499,7 +513,8 @@ impl Error {
     /// Configuration is missing or invalid.
     ///
     /// ```
-    /// use runpod_transport::RetryPolicy;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::RetryPolicy;
     /// let err = RetryPolicy::builder().with_max_attempts(0).build().unwrap_err();
     /// assert!(err.is_config());
     /// ```
@@ -510,7 +525,8 @@ impl Error {
     /// An argument was rejected before sending.
     ///
     /// ```
-    /// assert!(runpod_transport::Error::invalid_input("ttl < 0").is_invalid_input());
+    /// # use runpod_transport::__runpod as runpod;
+    /// assert!(runpod::Error::invalid_input("ttl < 0").is_invalid_input());
     /// ```
     pub fn is_invalid_input(&self) -> bool {
         self.kind() == ErrorKind::InvalidInput
@@ -519,7 +535,8 @@ impl Error {
     /// A GraphQL response carried `errors`; see [`api_error`](Self::api_error).
     ///
     /// ```no_run
-    /// # async fn f<Q: graphql_client::GraphQLQuery>(client: runpod_transport::HttpClient, vars: Q::Variables) {
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f<Q: graphql_client::GraphQLQuery>(client: runpod::HttpClient, vars: Q::Variables) {
     /// if let Err(e) = client.graphql::<Q>(vars).send().await
     ///     && e.is_graphql()
     /// {
@@ -536,7 +553,8 @@ impl Error {
     /// The job ended in `FAILED`; see [`job_error`](Self::job_error).
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "FAILED", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "FAILED", None);
     /// assert!(e.is_job_failed() && !e.is_job_cancelled());
     /// ```
     pub fn is_job_failed(&self) -> bool {
@@ -546,7 +564,8 @@ impl Error {
     /// The job was cancelled.
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "CANCELLED", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "CANCELLED", None);
     /// assert!(e.is_job_cancelled() && !e.is_job_failed());
     /// ```
     pub fn is_job_cancelled(&self) -> bool {
@@ -556,7 +575,8 @@ impl Error {
     /// The job hit its execution timeout on the server.
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "TIMED_OUT", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "TIMED_OUT", None);
     /// assert!(e.is_job_timed_out() && !e.is_timeout());
     /// ```
     pub fn is_job_timed_out(&self) -> bool {
@@ -577,7 +597,8 @@ impl Error {
     /// The job ended unsuccessfully (failed, cancelled or timed out).
     ///
     /// ```
-    /// use runpod_transport::Error;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::Error;
     /// assert!(Error::job_ended("j", "CANCELLED", None).is_job_outcome());
     /// assert!(!Error::wait_timeout("j").is_job_outcome());
     /// ```
@@ -819,7 +840,8 @@ impl StdError for Error {
 /// path, job error, body) on indented lines.
 ///
 /// ```
-/// use runpod_transport::{Error, Report};
+/// # use runpod_transport::__runpod as runpod;
+/// use runpod::transport::{Error, Report};
 /// let err = Error::wait_timeout("job-1");
 /// println!("{}", Report(&err));
 /// ```

@@ -24,7 +24,8 @@ impl JobState {
     /// `JobStatus::Unknown("UNKNOWN")`.
     ///
     /// ```
-    /// use runpod_types::serverless::{JobState, JobStatus};
+    /// # use runpod_types::__runpod as runpod;
+    /// use runpod::types::serverless::{JobState, JobStatus};
     ///
     /// let state: JobState = serde_json::from_str(r#"{"id":"j1","status":"IN_PROGRESS"}"#).unwrap();
     /// assert_eq!(state.state(), JobStatus::InProgress);

@@ -91,6 +91,29 @@ type Types<I, O, E> = fn() -> (I, O, E);
 #[derive(Debug)]
 pub struct AsyncFn<I, O, E>(PhantomData<Types<I, O, E>>);
 
+/// Marker of the impl that catches a `Stream`-returning function passed without [`streaming`]
+/// (it never applies; see [`NeedsStreaming`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct UnwrappedStream<I, S>(PhantomData<fn() -> (I, S)>);
+
+/// Implemented by nothing. The impl that requires it exists only so that a function returning
+/// a `Stream` matches two impls of [`Handler`] and neither applies: the compiler then reports
+/// the `Handler` bound itself, with its own message ("a handler returning a Stream must be
+/// wrapped in `worker::streaming`"), instead of "`impl Stream` is not a future".
+#[doc(hidden)]
+pub trait NeedsStreaming {}
+
+impl<F, S, I> Handler<UnwrappedStream<I, S>> for F
+where
+    F: Fn(Job<I>) -> S + Send + Sync + NeedsStreaming + 'static,
+    S: Stream,
+{
+    fn into_runner(self) -> Runner {
+        unreachable!("`NeedsStreaming` has no implementation")
+    }
+}
+
 /// Marker for [`Handler`] impls on [`Streaming`].
 #[doc(hidden)]
 #[derive(Debug)]

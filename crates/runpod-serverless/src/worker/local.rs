@@ -16,6 +16,7 @@ use super::supervise::supervise;
 /// Id of the local test job when the test input names none (as in the Python worker).
 const LOCAL_TEST_ID: &str = "local_test";
 /// The endpoint id `--rp_serve_api` serves.
+#[cfg(feature = "worker-local-api")]
 const LOCAL_ENDPOINT_ID: &str = "local";
 /// File read when there is no `--test_input`.
 const TEST_INPUT_FILE: &str = "test_input.json";

@@ -140,7 +140,7 @@ use std::time::Duration;
 pub use args::{Args, DEFAULT_API_PORT};
 pub use env::{DEFAULT_PING_INTERVAL, WorkerEnv};
 #[doc(hidden)]
-pub use handler::{AsyncFn, Runner, StreamFn};
+pub use handler::{AsyncFn, NeedsStreaming, Runner, StreamFn, UnwrappedStream};
 pub use handler::{Handler, Streaming, streaming};
 pub use job::{Job, JobContext};
 pub use job_error::JobError;
