@@ -111,9 +111,9 @@ async fn tour(
         .run(json!({"stream": 3, "echo": "streamed"}))
         .send()
         .await?;
-    let mut chunks = job.stream();
+    let mut chunks = job.stream::<Value>();
     while let Some(chunk) = chunks.next().await {
-        println!("stream chunk  -> {}", chunk?.output.unwrap_or(Value::Null));
+        println!("stream chunk  -> {}", chunk?);
     }
     println!("stream final  -> {}", job.output::<Value>().await?);
 
@@ -121,7 +121,7 @@ async fn tour(
     let job = endpoint.run(json!({"sleep_ms": 60_000})).send().await?;
     wait_for_status(&job, &JobStatus::InProgress).await?;
     let state = job.cancel().await?;
-    println!("cancel        -> {} {:?}", state.id, state.status);
+    println!("cancel        -> {state}");
     match job.wait().await {
         Err(e) if e.is_job_cancelled() => println!("wait          -> cancelled, as asked"),
         other => println!("wait          -> {other:?}"),

@@ -16,8 +16,9 @@ use crate::request::{PathSegment, build_url};
 /// that end in `.send().await`.
 ///
 /// ```no_run
-/// # async fn demo() -> runpod_admin::Result<()> {
-/// let admin = runpod_admin::AdminClient::from_env()?;
+/// # use runpod_admin::__runpod as runpod;
+/// # async fn demo() -> runpod::Result<()> {
+/// let admin = runpod::AdminClient::from_env()?;
 /// let pods = admin.pods().list().send().await?;
 /// for pod in &pods.pods {
 ///     println!("{} {}", pod.id, pod.status);

@@ -11,10 +11,11 @@
 //! every builder ends in `.send().await`:
 //!
 //! ```no_run
-//! use runpod_admin::AdminClient;
-//! use runpod_admin::rest::{Product, CatalogInclude};
+//! # use runpod_admin::__runpod as runpod;
+//! use runpod::AdminClient;
+//! use runpod::admin::rest::{Product, CatalogInclude};
 //!
-//! # async fn demo() -> runpod_admin::Result<()> {
+//! # async fn demo() -> runpod::Result<()> {
 //! let admin = AdminClient::from_env()?;
 //!
 //! // GPU types with current pod availability.
@@ -77,6 +78,19 @@ pub use runpod_types::rest;
 
 #[doc = include_str!("../COMING_FROM_PYTHON.md")]
 pub mod coming_from_python {}
+
+/// The facade's paths, for this crate's examples: each starts with the hidden line
+/// `# use runpod_admin::__runpod as runpod;` and shows `runpod::…` paths, so that the example a
+/// `runpod` user reads (these docs are rendered through the facade) compiles when pasted.
+/// `tests/facade` compiles every example against the real facade. Not API.
+#[doc(hidden)]
+pub mod __runpod {
+    pub use crate as admin;
+    pub use crate::AdminClient;
+    pub use runpod_transport as transport;
+    pub use runpod_transport::{ApiKey, Config, Error, HttpClient, Report, Result, RetryPolicy};
+    pub use runpod_types as types;
+}
 
 /// The request builder of every REST v2 operation (one type per operation, named after its
 /// `operationId`), and the query-parameter enums the spec declares inline.

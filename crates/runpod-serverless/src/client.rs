@@ -16,8 +16,9 @@ use crate::rate_limit::{EndpointLimiter, RateLimits};
 /// (see [`RateLimits`]). Build one per program and hand out clones.
 ///
 /// ```no_run
-/// # async fn demo() -> runpod_serverless::Result<()> {
-/// use runpod_serverless::ServerlessClient;
+/// # use runpod_serverless::__runpod as runpod;
+/// # async fn demo() -> runpod::Result<()> {
+/// use runpod::ServerlessClient;
 ///
 /// // RUNPOD_API_KEY (or ~/.runpod/config.toml), RUNPOD_ENDPOINT_BASE_URL.
 /// let client = ServerlessClient::from_env()?;
@@ -52,24 +53,40 @@ impl fmt::Debug for ServerlessClient {
 impl ServerlessClient {
     /// A client over an existing HTTP client (its config gives the key and the base URL), with
     /// the default [`RateLimits`] and [`PollPolicy`].
+    ///
+    /// Infallible, so it does not check the key: without one, requests to Runpod fail with
+    /// `is_config()` when sent (the other constructors fail at once instead).
     pub fn new(http: HttpClient) -> Self {
         Self::assemble(http, RateLimits::default(), PollPolicy::default())
     }
 
-    /// A client configured from the environment, as [`Config::from_env`] reads it.
+    /// A client configured from the environment, as [`Config::from_env`] reads it: the key from
+    /// `RUNPOD_API_KEY` (else `~/.runpod/config.toml`), the base URL from
+    /// `RUNPOD_ENDPOINT_BASE_URL` (default `https://api.runpod.ai/v2`).
+    ///
+    /// A key is required only by Runpod itself: against any other host (a `runpod-local`
+    /// started without `--api-key`, a proxy that adds the key) the client works without one
+    /// and sends no `Authorization` header.
     ///
     /// # Errors
-    /// A configuration error (`is_config()`), e.g. when no API key is found.
+    /// `is_config()` when the base URL is Runpod's (`*.runpod.ai`, `*.runpod.io`) and no API key
+    /// is found, or when the environment holds an invalid setting.
     pub fn from_env() -> Result<Self> {
-        Ok(Self::new(HttpClient::from_env()?))
+        Self::checked(HttpClient::from_env()?)
     }
 
     /// A client from an explicit transport configuration.
     ///
     /// # Errors
-    /// When the HTTP client cannot be built from `config`.
+    /// `is_config()` when `config` points at Runpod without an API key (see
+    /// [`from_env`](Self::from_env)), or the HTTP client cannot be built from it.
     pub fn from_config(config: Config) -> Result<Self> {
-        Ok(Self::new(HttpClient::new(config)?))
+        Self::checked(HttpClient::new(config)?)
+    }
+
+    fn checked(http: HttpClient) -> Result<Self> {
+        require_key_for_runpod(&http)?;
+        Ok(Self::new(http))
     }
 
     /// A builder, to set rate limits and polling next to the transport.
@@ -127,9 +144,10 @@ impl ServerlessClient {
 /// Builds a [`ServerlessClient`]. Without a config or HTTP client it reads the environment.
 ///
 /// ```no_run
-/// # fn demo() -> runpod_serverless::Result<()> {
+/// # use runpod_serverless::__runpod as runpod;
+/// # fn demo() -> runpod::Result<()> {
 /// use std::time::Duration;
-/// use runpod_serverless::{Config, PollPolicy, RateLimits, ServerlessClient};
+/// use runpod::serverless::{Config, PollPolicy, RateLimits, ServerlessClient};
 ///
 /// let client = ServerlessClient::builder()
 ///     .with_config(Config::builder().with_api_key("rpa_...").build()?)
@@ -180,19 +198,42 @@ impl ServerlessClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// A configuration error when reading the environment fails or the HTTP client cannot be built.
+    /// A configuration error when reading the environment fails, the HTTP client cannot be
+    /// built, or the base URL is Runpod's and there is no API key (see
+    /// [`ServerlessClient::from_env`]).
     pub fn build(self) -> Result<ServerlessClient> {
         let http = match self.source {
             Some(Source::Http(http)) => http,
             Some(Source::Config(config)) => HttpClient::new(*config)?,
             None => HttpClient::from_env()?,
         };
+        require_key_for_runpod(&http)?;
         Ok(ServerlessClient::assemble(
             http,
             self.limits.unwrap_or_default(),
             self.poll.unwrap_or_default(),
         ))
     }
+}
+
+/// Whether requests to this serverless base URL need an API key: Runpod's hosts do; a local
+/// or self-hosted server may not.
+pub(crate) fn needs_key(serverless_base_url: &str) -> bool {
+    crate::routes::host_of(serverless_base_url).is_none_or(|host| {
+        ["runpod.ai", "runpod.io"]
+            .iter()
+            .any(|domain| host == *domain || host.ends_with(&format!(".{domain}")))
+    })
+}
+
+/// A missing key is a construction error for Runpod's hosts, rather than a failure of the first
+/// request after a program has started its work.
+fn require_key_for_runpod(http: &HttpClient) -> Result<()> {
+    let config = http.config();
+    if needs_key(config.serverless_base_url()) {
+        config.require_api_key()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -221,6 +262,46 @@ mod tests {
         let limiter = |e: &Endpoint| Arc::clone(e.shared().limiter().unwrap());
         assert!(Arc::ptr_eq(&limiter(&a), &limiter(&a_again)));
         assert!(!Arc::ptr_eq(&limiter(&a), &limiter(&b)));
+    }
+
+    #[test]
+    fn only_runpod_hosts_need_a_key() {
+        for url in [
+            "https://api.runpod.ai/v2",
+            "https://API.RUNPOD.AI/v2",
+            "https://eu.api.runpod.ai/v2",
+            "https://api.runpod.io/v2",
+            "not a url",
+        ] {
+            assert!(needs_key(url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8000/v2",
+            "http://localhost:8000/v2",
+            "https://proxy.example.com/v2",
+            "https://notrunpod.ai/v2",
+        ] {
+            assert!(!needs_key(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_keyless_client_for_runpod_fails_at_construction() {
+        let keyless = |url: &str| {
+            Config::builder()
+                .with_serverless_base_url(url)
+                .build()
+                .unwrap()
+        };
+        let err = ServerlessClient::from_config(keyless("https://api.runpod.ai/v2")).unwrap_err();
+        assert!(err.is_config(), "{err:?}");
+        assert!(err.to_string().contains("API key"), "{err}");
+        let err = ServerlessClient::builder()
+            .with_config(keyless("https://api.runpod.ai/v2"))
+            .build()
+            .unwrap_err();
+        assert!(err.is_config(), "{err:?}");
+        assert!(ServerlessClient::from_config(keyless("http://127.0.0.1:9/v2")).is_ok());
     }
 
     #[test]

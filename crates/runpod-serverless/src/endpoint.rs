@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::Either;
-use runpod_transport::{HttpClient, Method, RequestBuilder, Result, UrlBase};
+use runpod_transport::{Auth, HttpClient, Method, RequestBuilder, Result, UrlBase};
 use runpod_types::serverless::{HealthResponse, PurgeQueueResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,9 +20,10 @@ use crate::run::{RunRequest, RunSyncRequest};
 /// [`ServerlessClient::endpoint`](crate::ServerlessClient::endpoint). Cheap to clone.
 ///
 /// ```no_run
-/// # async fn demo() -> runpod_serverless::Result<()> {
+/// # use runpod_serverless::__runpod as runpod;
+/// # async fn demo() -> runpod::Result<()> {
 /// use std::time::Duration;
-/// use runpod_serverless::ServerlessClient;
+/// use runpod::ServerlessClient;
 ///
 /// let endpoint = ServerlessClient::from_env()?.endpoint("my-endpoint-id");
 ///
@@ -68,6 +69,8 @@ pub(crate) struct EndpointShared {
     /// path segment or the URL does not parse: requests then report why).
     base: Option<UrlBase>,
     limiter: Option<Arc<EndpointLimiter>>,
+    /// No key, and a host that needs none: requests go without `Authorization`.
+    keyless: bool,
 }
 
 impl EndpointShared {
@@ -75,11 +78,14 @@ impl EndpointShared {
         let base = routes::endpoint_base(http.config().serverless_base_url(), &id)
             .and_then(|base| UrlBase::parse(&base))
             .ok();
+        let keyless = http.config().api_key().is_none()
+            && !crate::client::needs_key(http.config().serverless_base_url());
         Self {
             http,
             id,
             base,
             limiter,
+            keyless,
         }
     }
 
@@ -90,13 +96,20 @@ impl EndpointShared {
 
     /// A request to `{base}/{path}` (`path` already escaped).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        if let Some(base) = &self.base {
-            return self.http.request_below(method, base, path);
-        }
-        // Made again for its error: an id that cannot be a segment, or a URL that does not parse.
-        match routes::endpoint_base(self.http.config().serverless_base_url(), &self.id) {
-            Ok(base) => self.http.request(method, format!("{base}/{path}")),
-            Err(e) => self.http.invalid_request(method, e),
+        let request = match &self.base {
+            Some(base) => self.http.request_below(method, base, path),
+            // Made again for its error: an id that cannot be a segment, or a URL that does not
+            // parse.
+            None => match routes::endpoint_base(self.http.config().serverless_base_url(), &self.id)
+            {
+                Ok(base) => self.http.request(method, format!("{base}/{path}")),
+                Err(e) => return self.http.invalid_request(method, e),
+            },
+        };
+        if self.keyless {
+            request.auth(Auth::None)
+        } else {
+            request
         }
     }
 
@@ -164,9 +177,12 @@ impl Endpoint {
 
     /// Prepares `POST /run`: queue a job and get its [`JobHandle`] at once.
     ///
-    /// The body is always `{"input": <input>, …}`; the input is never inspected, so an input that
-    /// itself has an `input` key is sent as it is, one level down. Send with `.send().await` or
-    /// simply `.await`.
+    /// The body is always `{"input": <input>, …}`: pass the handler's input itself, not a whole
+    /// request body. **Coming from Python**: `runpod.Endpoint.run({"input": {...}})` adds the
+    /// wrapper only when it is absent, this method always adds it, so a Python-style
+    /// `{"input": {...}}` reaches the worker as `input.input`. Such an input is sent unchanged
+    /// (a handler may mean it) and logged once per process as a `WARN`. Send with
+    /// `.send().await` or simply `.await`.
     ///
     /// `/run` is not idempotent: after it may have reached the server it is never sent again
     /// (only a connection that never opened, or a 429, is retried), so one call queues at most
@@ -177,10 +193,10 @@ impl Endpoint {
 
     /// Prepares `POST /runsync`: queue a job and wait for its output.
     ///
-    /// The server holds the request up to [`wait`](RunSyncRequest::wait) (default 90 s); if the
+    /// The server holds the request up to [`hold`](RunSyncRequest::hold) (default 90 s); if the
     /// job has not ended by then the client keeps waiting through `/status` under the same job
-    /// id, until the job ends or the caller's [`with_timeout`](RunSyncRequest::with_timeout)
-    /// passes. `.await` yields the output as JSON; `.output::<T>()` decodes it; `.send()` gives the
+    /// id, until the job ends or the caller's [`timeout`](RunSyncRequest::timeout) passes (the
+    /// error then names the job). `.await` yields the output as JSON; `.output::<T>()` decodes it; `.send()` gives the
     /// whole finished [`JobState`](crate::JobState).
     pub fn run_sync<I: Serialize>(&self, input: I) -> RunSyncRequest {
         RunSyncRequest::new(self.clone(), input)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
-use futures_util::FutureExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use runpod_transport::{Error, Result, from_value};
 use runpod_types::serverless::{JobState, JobStatus, StreamChunk};
 use serde::de::DeserializeOwned;
@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::endpoint::EndpointShared;
+use crate::job_futures::{OutputFuture, WaitFuture};
 use crate::poll::PollPolicy;
 use crate::rate_limit::Route;
-use crate::waiting::{OutputFuture, WaitFuture};
 
 /// A job on an endpoint, by id. Cheap to clone; it holds no state beyond the id, so any number
 /// of handles (in any number of processes) can watch the same job.
@@ -26,14 +26,14 @@ use crate::waiting::{OutputFuture, WaitFuture};
 /// `handle.await` waits for the job and yields its output as JSON.
 ///
 /// ```no_run
-/// # async fn demo(endpoint: runpod_serverless::Endpoint) -> runpod_serverless::Result<()> {
-/// use futures_util::StreamExt as _;
+/// # use runpod_serverless::__runpod as runpod;
+/// # async fn demo(endpoint: runpod::Endpoint) -> runpod::Result<()> {
+/// use runpod::prelude::*; // StreamExt, for `.next()`
 ///
 /// let job = endpoint.run(serde_json::json!({"prompt": "tell a story"})).await?;
-/// let mut chunks = job.stream();
-/// while let Some(chunk) = chunks.next().await {
-///     let chunk = chunk?; // a FAILED job ends the stream with its error
-///     print!("{}", chunk.output.unwrap_or_default());
+/// let mut words = job.stream::<String>();
+/// while let Some(word) = words.next().await {
+///     print!("{}", word?); // a FAILED job ends the stream with its error
 /// }
 /// # Ok(()) }
 /// ```
@@ -186,7 +186,9 @@ impl JobHandle {
         from_value(state.output.unwrap_or(Value::Null)).map_err(|e| e.with_job_id(&*self.id))
     }
 
-    /// The job's streamed output (`GET /stream/{id}`), chunk by chunk, oldest first.
+    /// The job's streamed output (`GET /stream/{id}`), item by item, oldest first, each decoded
+    /// into `T` as [`output`](Self::output) decodes the whole output (`String` for text chunks,
+    /// your own type for JSON ones, `serde_json::Value` for anything).
     ///
     /// The stream polls per the handle's [`PollPolicy`] (fast again after each chunk) and ends
     /// when the job ends and every chunk was read:
@@ -197,12 +199,27 @@ impl JobHandle {
     ///   `is_job_timed_out()`;
     /// * a request error that outlasts the retries: the last item is that error.
     ///
-    /// Only streamed chunks are yielded; a handler that returns its output in one piece shows
-    /// it through [`wait`](Self::wait), not here. Polling happens only while the stream is
-    /// polled: dropping it stops all requests.
+    /// A chunk that does not fit `T` is an `Err` with `is_decode()` (naming the JSON path), and
+    /// the stream goes on with the next chunk. Only streamed chunks are yielded; a handler that
+    /// returns its output in one piece shows it through [`wait`](Self::wait), not here. Polling
+    /// happens only while the stream is polled: dropping it stops all requests.
     ///
-    /// The stream is `Unpin` (boxed), so `.next().await` works on it directly.
-    pub fn stream(&self) -> impl Stream<Item = Result<StreamChunk>> + Send + Unpin + 'static {
+    /// The stream is `Unpin` (boxed), so `.next().await` works on it directly
+    /// (`futures_util::StreamExt`, also in `runpod::prelude`).
+    pub fn stream<T>(&self) -> impl Stream<Item = Result<T>> + Send + Unpin + 'static
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let id = Arc::clone(&self.id);
+        Box::pin(crate::stream::chunks(self.clone()).map(move |chunk| {
+            let output = chunk?.output.unwrap_or(Value::Null);
+            from_value(output).map_err(|e| e.with_job_id(&*id))
+        }))
+    }
+
+    /// The streamed chunks as Runpod sends them (`{"output": …, "metrics": …}`), for the fields
+    /// beside the output; ends as [`stream`](Self::stream) does.
+    pub fn chunks(&self) -> impl Stream<Item = Result<StreamChunk>> + Send + Unpin + 'static {
         Box::pin(crate::stream::chunks(self.clone()))
     }
 

@@ -19,8 +19,9 @@ use runpod_transport::Error;
 /// 1 ms, the cap at least the first delay, and the multiplier at least 1.
 ///
 /// ```
+/// # use runpod_serverless::__runpod as runpod;
 /// use std::time::Duration;
-/// use runpod_serverless::PollPolicy;
+/// use runpod::serverless::PollPolicy;
 ///
 /// let policy = PollPolicy::default()
 ///     .with_initial_delay(Duration::from_millis(200))

@@ -83,8 +83,9 @@ impl RouteLimit {
 /// retried by the transport after `Retry-After`.
 ///
 /// ```
+/// # use runpod_serverless::__runpod as runpod;
 /// use std::time::Duration;
-/// use runpod_serverless::{RateLimits, Route, RouteLimit};
+/// use runpod::serverless::{RateLimits, Route, RouteLimit};
 ///
 /// // Runpod's limits, but twice the documented /status rate (an endpoint with many workers).
 /// let limits = RateLimits::runpod()

@@ -27,12 +27,16 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 const EXECUTION_TIMEOUT_MS: RangeInclusive<i64> = 5_000..=604_800_000;
 /// Documented range of `policy.ttl`: 10 s to 7 days.
 const TTL_MS: RangeInclusive<i64> = 10_000..=604_800_000;
-/// Documented range of `/runsync?wait=`.
-const WAIT_MS: RangeInclusive<u64> = 1_000..=300_000;
-/// The server's default `wait`.
-const DEFAULT_WAIT: Duration = Duration::from_secs(90);
-/// Extra time the `/runsync` request may take beyond `wait` before the attempt is abandoned.
+/// Documented range of the `/runsync` hold (`?wait=`).
+const HOLD_MS: RangeInclusive<u64> = 1_000..=300_000;
+/// The server's default hold.
+const DEFAULT_HOLD: Duration = Duration::from_secs(90);
+/// Extra time the `/runsync` request may take beyond its hold before the attempt is abandoned.
 const RUNSYNC_GRACE: Duration = Duration::from_secs(30);
+/// Time left between the end of the server's hold and the caller's deadline, for the answer
+/// that carries the job id to arrive. A deadline too short to leave it beside the 1 s minimum
+/// hold is served through `/run` instead.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 
 /// The job fields common to `/run` and `/runsync`, shared with the blocking builders.
 #[derive(Default)]
@@ -73,6 +77,7 @@ impl JobOptions {
     /// Validates and encodes the `/run` or `/runsync` body. Nothing is sent when this fails.
     pub(crate) fn encode(self, input: EncodedInput) -> Result<Vec<u8>> {
         let input = input?;
+        warn_if_wrapped_twice(&input);
         if let Some(policy) = &self.policy {
             validate_policy(policy)?;
         }
@@ -95,6 +100,33 @@ pub(crate) type EncodedInput = Result<Box<RawValue>>;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether an input looks like a whole Python-style request body, `{"input": {...}}` and nothing
+/// else. The Python SDK adds the `{"input": …}` wrapper only when it is absent; this SDK always
+/// adds it, so such an input reaches the worker as `job.input.input`.
+pub(crate) fn is_wrapped_input(input: &Value) -> bool {
+    input
+        .as_object()
+        .is_some_and(|map| map.len() == 1 && map.get("input").is_some_and(Value::is_object))
+}
+
+/// Warns once per process about an input wrapped twice (see [`is_wrapped_input`]). It is sent
+/// unchanged: a handler may really expect `input.input`, and silently unwrapping would break it.
+fn warn_if_wrapped_twice(input: &RawValue) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    // The input is compact JSON; only one that starts like a wrapper is parsed to be sure, so
+    // ordinary inputs cost a prefix comparison.
+    let looks_wrapped = input.get().starts_with("{\"input\":{")
+        && serde_json::from_str::<Value>(input.get()).is_ok_and(|v| is_wrapped_input(&v));
+    if looks_wrapped && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "the job input is {{\"input\": {{...}}}}, and this SDK wraps every input in \
+             {{\"input\": ...}} itself: the worker will see `input.input`. Pass the inner object \
+             (the Python SDK adds the wrapper only when absent; this SDK always does). \
+             Warned once per process."
+        );
+    }
 }
 
 pub(crate) fn serialize_input<I: Serialize>(input: I) -> EncodedInput {
@@ -122,15 +154,33 @@ pub(crate) fn validate_policy(policy: &ExecutionPolicy) -> Result<()> {
     Ok(())
 }
 
-/// The `wait` sent to `/runsync`: the requested hold, kept inside the caller's deadline (so the
-/// server answers with the job id before the caller gives up) and inside the documented range.
-pub(crate) fn effective_wait(wait: Option<Duration>, timeout: Option<Duration>) -> Duration {
-    let mut wait = wait.unwrap_or(DEFAULT_WAIT);
+/// How a run-and-wait call submits its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Submit {
+    /// `POST /runsync?wait=`, the server holding the request this long.
+    Hold(Duration),
+    /// `POST /run`, then `/status` polls: the caller's deadline is too short for a hold that
+    /// ends (and whose answer arrives) before it, and a `/runsync` cut off by the deadline would
+    /// leave a running job whose id nobody knows.
+    Queue,
+}
+
+/// How to submit for a requested hold and the caller's timeout: the hold is clamped to the
+/// documented range and ends [`ANSWER_MARGIN`] before the deadline, so that the answer (with the
+/// job id) arrives in time; when no hold fits, the job goes through `/run`.
+pub(crate) fn submission(hold: Option<Duration>, timeout: Option<Duration>) -> Submit {
+    let mut hold = hold.unwrap_or(DEFAULT_HOLD);
     if let Some(timeout) = timeout {
-        wait = wait.min(timeout.saturating_sub(Duration::from_millis(500)));
+        let room = timeout.saturating_sub(ANSWER_MARGIN);
+        if room < Duration::from_millis(*HOLD_MS.start()) {
+            return Submit::Queue;
+        }
+        hold = hold.min(room);
     }
-    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(ms.clamp(*WAIT_MS.start(), *WAIT_MS.end()))
+    let ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
+    Submit::Hold(Duration::from_millis(
+        ms.clamp(*HOLD_MS.start(), *HOLD_MS.end()),
+    ))
 }
 
 /// The setters shared by the `/run` and `/runsync` builders (async and blocking). The builder
@@ -261,12 +311,18 @@ impl IntoFuture for RunRequest {
 /// type; [`send`](Self::send) returns the whole finished job (with `delayTime`, `executionTime`).
 /// A job that ends FAILED, CANCELLED or TIMED_OUT is an error (`is_job_failed()`, …, with the
 /// worker's error in `job_error()`).
+///
+/// Two durations, two words: the **hold** ([`hold`](Self::hold)) is how long the server keeps
+/// the request open before answering with the job still running; the **timeout**
+/// ([`timeout`](Self::timeout)) is how long the caller waits in all, through `/status` polls
+/// after the hold. Whatever the timeout, a job that was queued is never lost: past it the error
+/// carries the job id.
 #[must_use = "a request does nothing until it is sent or awaited"]
 pub struct RunSyncRequest {
     endpoint: Endpoint,
     input: EncodedInput,
     opts: JobOptions,
-    wait: Option<Duration>,
+    hold: Option<Duration>,
     timeout: Option<Duration>,
 }
 
@@ -275,7 +331,7 @@ impl fmt::Debug for RunSyncRequest {
         f.debug_struct("RunSyncRequest")
             .field("endpoint", &self.endpoint.id())
             .field("opts", &self.opts)
-            .field("wait", &self.wait)
+            .field("hold", &self.hold)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -296,33 +352,59 @@ impl RunSyncRequest {
         endpoint: Endpoint,
         input: EncodedInput,
         opts: JobOptions,
-        wait: Option<Duration>,
+        hold: Option<Duration>,
         timeout: Option<Duration>,
     ) -> Self {
         Self {
             endpoint,
             input,
             opts,
-            wait,
+            hold,
             timeout,
         }
     }
 
     job_option_setters!();
 
-    /// How long the server holds the request (`?wait=`), clamped to 1 s–300 s; default 90 s.
-    /// It never exceeds the caller's timeout, so the server answers with the job id in time.
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = Some(wait);
+    /// How long the server holds the request before answering with the job still running
+    /// (`?wait=`), clamped to 1 s–300 s; default 90 s.
+    ///
+    /// The hold always ends a second before the caller's [`timeout`](Self::timeout), so that
+    /// the server's answer (with the job id) arrives in time; a timeout under 2 s leaves no room
+    /// for the 1 s minimum hold, and the job is then queued through `/run` and watched through
+    /// `/status` instead.
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = Some(hold);
         self
     }
 
-    /// The caller's overall deadline: past it the call fails with `is_timeout()`, and
-    /// `job_id()` tells the job to come back to (unless the server had not answered `/runsync`
-    /// at all by then). The job itself keeps running.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    /// The old name of [`hold`](Self::hold).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `hold`: `wait` is the client waiting for a job"
+    )]
+    pub fn wait(self, hold: Duration) -> Self {
+        self.hold(hold)
+    }
+
+    /// How long the caller waits in all: past it the call fails with `is_timeout()` and
+    /// `job_id()` names the job to come back to (for example with
+    /// [`Endpoint::job`](crate::Endpoint::job)). The job itself keeps running.
+    ///
+    /// Only a job whose submission had no answer by the deadline has no id (the server may or
+    /// may not have queued it).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// The old name of [`timeout`](Self::timeout).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `timeout`, like the other setters of this builder"
+    )]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.timeout(timeout)
     }
 
     /// Runs the job and returns it finished (COMPLETED).
@@ -335,21 +417,27 @@ impl RunSyncRequest {
         let body = self.opts.encode(self.input)?;
         let started = Instant::now();
         let deadline = self.timeout.map(|t| started + t);
-        let wait = effective_wait(self.wait, self.timeout);
+        let submit = submission(self.hold, self.timeout);
         let shared = Arc::clone(self.endpoint.shared());
         let span = tracing::info_span!(
             "runpod.serverless.run_sync",
             endpoint_id = %shared.id,
             job_id = tracing::field::Empty,
         );
+        let route = match submit {
+            Submit::Hold(_) => Route::RunSync,
+            Submit::Queue => Route::Run,
+        };
         let state: JobState = shared
-            .call(Route::RunSync, |ep| {
-                let mut req = ep
-                    .route_request(Route::RunSync)
-                    .query("wait", wait.as_millis())
-                    .body(body, "application/json")
-                    .idempotent(false)
-                    .with_attempt_timeout(Some(wait + RUNSYNC_GRACE));
+            .call(route, |ep| {
+                let mut req = match submit {
+                    Submit::Hold(hold) => ep
+                        .route_request(Route::RunSync)
+                        .query("wait", hold.as_millis())
+                        .with_attempt_timeout(Some(hold + RUNSYNC_GRACE)),
+                    Submit::Queue => ep.route_request(Route::Run),
+                };
+                req = req.body(body, "application/json").idempotent(false);
                 if let Some(deadline) = deadline {
                     req = req.with_operation_timeout(Some(
                         deadline.saturating_duration_since(Instant::now()),
@@ -364,7 +452,7 @@ impl RunSyncRequest {
             let id = state.id.clone();
             return settle(&id, state);
         }
-        tracing::debug!(parent: &span, status = ?state.status, "runsync answered early; polling");
+        tracing::debug!(parent: &span, status = ?state.status, ?submit, "job not ended yet; polling");
         let job = JobHandle::new(shared, state.id, self.endpoint.poll_policy().clone());
         match deadline {
             Some(deadline) => job.wait_until(deadline).await,
@@ -440,17 +528,47 @@ mod tests {
     }
 
     #[test]
-    fn wait_is_clamped_and_kept_inside_the_deadline() {
+    fn hold_is_clamped_and_ends_before_the_deadline() {
         let s = Duration::from_secs;
-        assert_eq!(effective_wait(None, None), s(90));
-        assert_eq!(effective_wait(Some(Duration::from_millis(10)), None), s(1));
-        assert_eq!(effective_wait(Some(s(3600)), None), s(300));
-        assert_eq!(
-            effective_wait(None, Some(s(30))),
-            Duration::from_millis(29_500)
-        );
-        assert_eq!(effective_wait(Some(s(5)), Some(s(30))), s(5));
-        assert_eq!(effective_wait(None, Some(Duration::ZERO)), s(1));
+        let ms = Duration::from_millis;
+        assert_eq!(submission(None, None), Submit::Hold(s(90)));
+        assert_eq!(submission(Some(ms(10)), None), Submit::Hold(s(1)));
+        assert_eq!(submission(Some(s(3600)), None), Submit::Hold(s(300)));
+        assert_eq!(submission(None, Some(s(30))), Submit::Hold(s(29)));
+        assert_eq!(submission(Some(s(5)), Some(s(30))), Submit::Hold(s(5)));
+        assert_eq!(submission(Some(ms(10)), Some(s(30))), Submit::Hold(s(1)));
+        // The 1 s minimum hold plus the answer's margin fit exactly.
+        assert_eq!(submission(None, Some(s(2))), Submit::Hold(s(1)));
+        assert_eq!(submission(None, Some(ms(2500))), Submit::Hold(ms(1500)));
+    }
+
+    #[test]
+    fn a_deadline_with_no_room_for_a_hold_goes_through_run() {
+        let ms = Duration::from_millis;
+        for timeout in [ms(0), ms(500), ms(1000), ms(1500), ms(1999)] {
+            assert_eq!(
+                submission(None, Some(timeout)),
+                Submit::Queue,
+                "{timeout:?}"
+            );
+            assert_eq!(submission(Some(ms(1)), Some(timeout)), Submit::Queue);
+        }
+    }
+
+    #[test]
+    fn python_style_bodies_are_recognised() {
+        use serde_json::json;
+        assert!(is_wrapped_input(&json!({"input": {"prompt": "x"}})));
+        assert!(is_wrapped_input(&json!({"input": {}})));
+        for not in [
+            json!({"input": "text"}),
+            json!({"input": {"prompt": "x"}, "webhook": "https://h"}),
+            json!({"prompt": "x"}),
+            json!([{"input": {}}]),
+            json!(null),
+        ] {
+            assert!(!is_wrapped_input(&not), "{not}");
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::fmt;
 /// where it must go on the wire.
 ///
 /// ```
-/// let key = runpod_transport::ApiKey::new("rpa_secret");
+/// # use runpod_transport::__runpod as runpod;
+/// let key = runpod::ApiKey::new("rpa_secret");
 /// assert_eq!(format!("{key:?} {key}"), "[redacted] [redacted]");
 /// assert_eq!(key.expose(), "rpa_secret");
 /// ```

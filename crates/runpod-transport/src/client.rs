@@ -28,8 +28,9 @@ pub enum Auth {
 /// clone it rather than building several.
 ///
 /// ```no_run
-/// # async fn run() -> runpod_transport::Result<()> {
-/// use runpod_transport::{HttpClient, Method};
+/// # use runpod_transport::__runpod as runpod;
+/// # async fn run() -> runpod::Result<()> {
+/// use runpod::transport::{HttpClient, Method};
 ///
 /// let client = HttpClient::from_env()?;
 /// let url = format!("{}/v2/pods", client.config().rest_base_url());

@@ -43,8 +43,9 @@ pub enum KeySource {
 /// Build one with [`Config::builder`] or [`Config::from_env`]. `Debug` never shows the key.
 ///
 /// ```
+/// # use runpod_transport::__runpod as runpod;
 /// use std::time::Duration;
-/// use runpod_transport::Config;
+/// use runpod::Config;
 ///
 /// let config = Config::builder()
 ///     .with_api_key("rpa_example")
@@ -54,7 +55,7 @@ pub enum KeySource {
 /// assert_eq!(config.serverless_base_url(), "http://127.0.0.1:8000/v2");
 /// assert_eq!(config.graphql_url(), "https://api.runpod.io/graphql");
 /// assert!(!format!("{config:?}").contains("rpa_example"));
-/// # Ok::<(), runpod_transport::Error>(())
+/// # Ok::<(), runpod::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Config {

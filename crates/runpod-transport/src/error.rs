@@ -151,7 +151,8 @@ struct Inner {
 /// `fn main() -> Result<(), Error>` and `unwrap()` show something a person can act on.
 ///
 /// ```
-/// use runpod_transport::{Error, Report};
+/// # use runpod_transport::__runpod as runpod;
+/// use runpod::transport::{Error, Report};
 ///
 /// let err = Error::invalid_input("ttl must be positive");
 /// assert!(err.is_invalid_input());
@@ -377,8 +378,9 @@ impl Error {
     /// field; a JSON string holding an object (what the Python worker sends) is parsed.
     ///
     /// ```
+    /// # use runpod_transport::__runpod as runpod;
     /// use serde_json::json;
-    /// let err = runpod_transport::Error::job_ended(
+    /// let err = runpod::Error::job_ended(
     ///     "job-1",
     ///     "FAILED",
     ///     Some(json!("{\"error_type\": \"ValueError\", \"error_message\": \"bad\"}")),
@@ -407,7 +409,8 @@ impl Error {
     /// the state.
     ///
     /// ```
-    /// let e = runpod_transport::Error::unexpected_state("pod", "p1", "EXITED");
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::unexpected_state("pod", "p1", "EXITED");
     /// assert!(e.is_unexpected_state() && !e.is_job_outcome());
     /// assert_eq!(e.to_string(), "pod p1 reached EXITED");
     /// assert_eq!(e.resource(), Some("pod"));
@@ -428,7 +431,8 @@ impl Error {
     /// Waiting for a job ran out of time (the job itself may still be running).
     ///
     /// ```
-    /// let err = runpod_transport::Error::wait_timeout("job-1");
+    /// # use runpod_transport::__runpod as runpod;
+    /// let err = runpod::Error::wait_timeout("job-1");
     /// assert!(err.is_timeout());
     /// assert_eq!(err.job_id(), Some("job-1"));
     /// ```
@@ -455,7 +459,8 @@ impl Error {
     /// An attempt, the operation deadline, or a wait for a job timed out.
     ///
     /// ```
-    /// assert!(runpod_transport::Error::wait_timeout("j").is_timeout());
+    /// # use runpod_transport::__runpod as runpod;
+    /// assert!(runpod::Error::wait_timeout("j").is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
         self.kind() == ErrorKind::Timeout
@@ -464,8 +469,9 @@ impl Error {
     /// No connection could be made (the request never reached the server).
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_connect() {
@@ -482,8 +488,9 @@ impl Error {
     /// "outcome unknown" case: look the result up rather than resending.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.ai/v2/ep/run";
     /// let Err(e) = client.request(Method::POST, url).send().await else { return };
     /// if e.is_network() {
@@ -503,8 +510,9 @@ impl Error {
     /// The server answered with a non-success status; see [`status`](Self::status).
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_status() {
@@ -519,8 +527,9 @@ impl Error {
     /// HTTP 429; [`retry_after`](Self::retry_after) says how long to wait.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_rate_limited() {
@@ -535,8 +544,9 @@ impl Error {
     /// HTTP 404.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_not_found() {
@@ -551,8 +561,9 @@ impl Error {
     /// HTTP 401: the key is missing, wrong or revoked.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_unauthorized() {
@@ -567,8 +578,9 @@ impl Error {
     /// HTTP 403: the key is valid but lacks access.
     ///
     /// ```no_run
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::Method;
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::HttpClient) {
+    /// use runpod::transport::Method;
     /// let url = "https://api.runpod.io/v2/pods/p1";
     /// let Err(e) = client.request(Method::GET, url).send().await else { return };
     /// if e.is_forbidden() {
@@ -583,7 +595,8 @@ impl Error {
     /// A body did not match the expected type; [`body`](Self::body) holds what came.
     ///
     /// ```
-    /// let e = runpod_transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
     /// assert!(e.is_decode());
     /// assert_eq!(e.body(), Some("\"x\""));
     /// ```
@@ -595,7 +608,8 @@ impl Error {
     /// broken connections.
     ///
     /// ```
-    /// use runpod_transport::Error;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::Error;
     /// assert!(!Error::invalid_input("x").is_retryable());
     /// assert!(!Error::wait_timeout("job").is_retryable());
     /// ```
@@ -607,7 +621,8 @@ impl Error {
     /// Configuration is missing or invalid.
     ///
     /// ```
-    /// use runpod_transport::RetryPolicy;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::RetryPolicy;
     /// let err = RetryPolicy::builder().with_max_attempts(0).build().unwrap_err();
     /// assert!(err.is_config());
     /// ```
@@ -618,7 +633,8 @@ impl Error {
     /// An argument was rejected before sending.
     ///
     /// ```
-    /// assert!(runpod_transport::Error::invalid_input("ttl < 0").is_invalid_input());
+    /// # use runpod_transport::__runpod as runpod;
+    /// assert!(runpod::Error::invalid_input("ttl < 0").is_invalid_input());
     /// ```
     pub fn is_invalid_input(&self) -> bool {
         self.kind() == ErrorKind::InvalidInput
@@ -627,7 +643,8 @@ impl Error {
     /// A GraphQL response carried `errors`; see [`api_error`](Self::api_error).
     ///
     /// ```no_run
-    /// # async fn f<Q: graphql_client::GraphQLQuery>(client: runpod_transport::HttpClient, vars: Q::Variables) {
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f<Q: graphql_client::GraphQLQuery>(client: runpod::HttpClient, vars: Q::Variables) {
     /// if let Err(e) = client.graphql::<Q>(vars).send().await
     ///     && e.is_graphql()
     /// {
@@ -644,7 +661,8 @@ impl Error {
     /// The job ended in `FAILED`; see [`job_error`](Self::job_error).
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "FAILED", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "FAILED", None);
     /// assert!(e.is_job_failed() && !e.is_job_cancelled());
     /// ```
     pub fn is_job_failed(&self) -> bool {
@@ -654,7 +672,8 @@ impl Error {
     /// The job was cancelled.
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "CANCELLED", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "CANCELLED", None);
     /// assert!(e.is_job_cancelled() && !e.is_job_failed());
     /// ```
     pub fn is_job_cancelled(&self) -> bool {
@@ -664,7 +683,8 @@ impl Error {
     /// The job hit its execution timeout on the server.
     ///
     /// ```
-    /// let e = runpod_transport::Error::job_ended("j", "TIMED_OUT", None);
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::job_ended("j", "TIMED_OUT", None);
     /// assert!(e.is_job_timed_out() && !e.is_timeout());
     /// ```
     pub fn is_job_timed_out(&self) -> bool {
@@ -680,7 +700,8 @@ impl Error {
     /// The job ended unsuccessfully (failed, cancelled or timed out).
     ///
     /// ```
-    /// use runpod_transport::Error;
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::Error;
     /// assert!(Error::job_ended("j", "CANCELLED", None).is_job_outcome());
     /// assert!(!Error::wait_timeout("j").is_job_outcome());
     /// ```
@@ -1063,7 +1084,8 @@ impl StdError for Error {
 /// path, job error, body) on indented lines.
 ///
 /// ```
-/// use runpod_transport::{Error, Report};
+/// # use runpod_transport::__runpod as runpod;
+/// use runpod::transport::{Error, Report};
 /// let err = Error::wait_timeout("job-1");
 /// println!("{}", Report(&err));
 /// ```

@@ -21,8 +21,9 @@
 //! `Authorization` header is marked sensitive, and no log line or error carries it.
 //!
 //! ```no_run
-//! # async fn run() -> runpod_transport::Result<()> {
-//! use runpod_transport::{HttpClient, Method, Report};
+//! # use runpod_transport::__runpod as runpod;
+//! # async fn run() -> runpod::Result<()> {
+//! use runpod::transport::{HttpClient, Method, Report};
 //!
 //! let client = HttpClient::from_env()?;
 //! let url = format!("{}/my-endpoint/health", client.config().serverless_base_url());
@@ -71,3 +72,13 @@ pub use url_base::UrlBase;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The facade's paths, for this crate's examples: each starts with the hidden line
+/// `# use runpod_transport::__runpod as runpod;` and shows `runpod::…` paths, so that the
+/// example a `runpod` user reads (these docs are rendered through the facade) compiles when
+/// pasted. `tests/facade` compiles every example against the real facade. Not API.
+#[doc(hidden)]
+pub mod __runpod {
+    pub use crate as transport;
+    pub use crate::{ApiKey, Config, Error, HttpClient, Report, Result, RetryPolicy};
+}

@@ -102,11 +102,12 @@ pub(crate) fn decode_slice<T: DeserializeOwned>(
 /// Decodes a JSON value into `T`; a mismatch names the JSON path (used for job outputs).
 ///
 /// ```
+/// # use runpod_transport::__runpod as runpod;
 /// use serde_json::json;
 /// #[derive(serde::Deserialize, Debug)]
 /// struct Out { images: Vec<String> }
 ///
-/// let err = runpod_transport::from_value::<Out>(json!({"images": ["a", 1]})).unwrap_err();
+/// let err = runpod::transport::from_value::<Out>(json!({"images": ["a", 1]})).unwrap_err();
 /// assert!(err.is_decode());
 /// assert_eq!(err.json_path(), Some("images[1]"));
 /// ```

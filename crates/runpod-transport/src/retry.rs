@@ -21,8 +21,9 @@ use crate::Error;
 /// honoured up to 60 s.
 ///
 /// ```
+/// # use runpod_transport::__runpod as runpod;
 /// use std::time::Duration;
-/// use runpod_transport::RetryPolicy;
+/// use runpod::RetryPolicy;
 ///
 /// let policy = RetryPolicy::builder()
 ///     .with_max_attempts(5)
@@ -31,7 +32,7 @@ use crate::Error;
 ///     .build()?;
 /// assert_eq!(policy.max_attempts(), 5);
 /// assert!(RetryPolicy::builder().with_max_attempts(0).build().is_err());
-/// # Ok::<(), runpod_transport::Error>(())
+/// # Ok::<(), runpod::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {

@@ -12,7 +12,8 @@ use crate::Error;
 /// times.
 ///
 /// ```
-/// use runpod_transport::UrlBase;
+/// # use runpod_transport::__runpod as runpod;
+/// use runpod::transport::UrlBase;
 ///
 /// let base = UrlBase::parse("http://127.0.0.1:8000/v2/my-endpoint/").unwrap();
 /// assert_eq!(base.as_str(), "http://127.0.0.1:8000/v2/my-endpoint");

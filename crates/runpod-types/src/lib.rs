@@ -12,3 +12,11 @@ mod redact;
 pub mod rest;
 pub mod scalars;
 pub mod serverless;
+
+/// The facade's paths, for this crate's examples: each starts with the hidden line
+/// `# use runpod_types::__runpod as runpod;` and shows `runpod::types::…` paths, as a `runpod`
+/// user writes them. Not API.
+#[doc(hidden)]
+pub mod __runpod {
+    pub use crate as types;
+}

@@ -16,6 +16,10 @@
 //! This crate holds no logic: it re-exports the layered crates (`runpod-types`,
 //! `runpod-transport`, `runpod-serverless`, `runpod-admin`) behind features.
 //!
+//! [`prelude`] brings the clients, the job types and `StreamExt` in one import. Every example in
+//! these docs, those of the re-exported crates included, is written with `runpod::` paths and
+//! compiled against this crate.
+//!
 //! ```no_run
 //! # async fn demo() -> runpod::Result<()> {
 //! let client = runpod::ServerlessClient::from_env()?;
@@ -26,6 +30,18 @@
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Every client of this crate speaks https to Runpod; a build without a TLS backend would compile
+// and then fail every call at run time as "failed to connect".
+#[cfg(all(
+    any(feature = "serverless", feature = "admin"),
+    not(any(feature = "rustls-tls", feature = "native-tls"))
+))]
+compile_error!(
+    "runpod: no TLS backend is enabled, so every https call would fail at run time. \
+     Enable `rustls-tls` (the default) or `native-tls`, e.g. \
+     `runpod = { version = \"0.1\", default-features = false, features = [\"serverless\", \"rustls-tls\"] }`"
+);
 
 /// Wire models: REST v2, GraphQL operations and the serverless protocol.
 #[doc(inline)]
@@ -71,6 +87,29 @@ pub use runpod_admin as admin;
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 #[doc(inline)]
 pub use runpod_admin::AdminClient;
+
+/// The names most programs need, and the traits their methods come from:
+/// `use runpod::prelude::*;`.
+///
+/// It brings the clients and job types, and `futures_util::StreamExt` (anonymously, for
+/// `.next()` on [`JobHandle::stream`]). It leaves `Result` and `Error` out, so that a glob import
+/// never shadows `std`'s `Result`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use futures_util::StreamExt as _;
+
+    #[cfg(feature = "serverless")]
+    #[doc(no_inline)]
+    pub use runpod_serverless::{Endpoint, JobHandle, JobState, JobStatus, ServerlessClient};
+
+    #[cfg(feature = "worker")]
+    #[doc(no_inline)]
+    pub use runpod_serverless::worker::{Job, JobError};
+
+    #[cfg(feature = "admin")]
+    #[doc(no_inline)]
+    pub use runpod_admin::AdminClient;
+}
 
 /// The README's Rust examples, compiled as doctests so they cannot drift from the API.
 #[cfg(all(doctest, feature = "worker"))]

@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     if args.mode.sync {
         let mut request = with_job_options!(endpoint.run_sync(input), args);
         if let Some(timeout) = args.timeout {
-            request = request.with_timeout(timeout);
+            request = request.timeout(timeout);
         }
         let spinner = Spinner::start(format!("runsync on {}", args.endpoint));
         let result = tokio::select! {
@@ -213,7 +213,7 @@ async fn stream(
     .waiting_up_to(timeout);
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut spinner = Some(Spinner::start(format!("job {}", job.id())));
-    let mut chunks = job.stream();
+    let mut chunks = job.chunks();
     let mut printer = ChunkPrinter::default();
     loop {
         let next = tokio::select! {

@@ -10,20 +10,21 @@
 //! the async API instead.
 //!
 //! ```no_run
-//! # fn demo() -> runpod_serverless::Result<()> {
+//! # use runpod_serverless::__runpod as runpod;
+//! # fn demo() -> runpod::Result<()> {
 //! use std::time::Duration;
-//! use runpod_serverless::blocking::ServerlessClient;
+//! use runpod::blocking::ServerlessClient;
 //!
 //! let endpoint = ServerlessClient::from_env()?.endpoint("my-endpoint-id");
 //!
 //! let output: serde_json::Value = endpoint
 //!     .run_sync(serde_json::json!({"prompt": "hello"}))
-//!     .with_timeout(Duration::from_secs(300))
+//!     .timeout(Duration::from_secs(300))
 //!     .output()?;
 //!
 //! let job = endpoint.run(serde_json::json!({"prompt": "a story"})).send()?;
-//! for chunk in job.stream() {
-//!     print!("{}", chunk?.output.unwrap_or_default());
+//! for word in job.stream::<String>() {
+//!     print!("{}", word?);
 //! }
 //! # let _ = output;
 //! # Ok(()) }
@@ -76,7 +77,7 @@ impl ServerlessClient {
     /// A blocking client configured from the environment.
     ///
     /// # Errors
-    /// A configuration error, e.g. when no API key is found.
+    /// As [`crate::ServerlessClient::from_env`]: `is_config()` for Runpod's hosts without a key.
     ///
     /// # Panics
     /// As [`new`](Self::new).
@@ -224,7 +225,7 @@ impl Endpoint {
             endpoint: self.clone(),
             input: serialize_input(input),
             opts: JobOptions::default(),
-            wait: None,
+            hold: None,
             timeout: None,
         }
     }
@@ -302,7 +303,7 @@ pub struct RunSyncRequest {
     endpoint: Endpoint,
     input: EncodedInput,
     opts: JobOptions,
-    wait: Option<Duration>,
+    hold: Option<Duration>,
     timeout: Option<Duration>,
 }
 
@@ -311,7 +312,7 @@ impl fmt::Debug for RunSyncRequest {
         f.debug_struct("blocking::RunSyncRequest")
             .field("endpoint", &self.endpoint.id())
             .field("opts", &self.opts)
-            .field("wait", &self.wait)
+            .field("hold", &self.hold)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -320,16 +321,34 @@ impl fmt::Debug for RunSyncRequest {
 impl RunSyncRequest {
     job_option_setters!();
 
-    /// How long the server holds the request; see [`crate::RunSyncRequest::wait`].
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = Some(wait);
+    /// How long the server holds the request; see [`crate::RunSyncRequest::hold`].
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = Some(hold);
         self
     }
 
-    /// The caller's overall deadline; see [`crate::RunSyncRequest::with_timeout`].
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    /// The old name of [`hold`](Self::hold).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `hold`: `wait` is the client waiting for a job"
+    )]
+    pub fn wait(self, hold: Duration) -> Self {
+        self.hold(hold)
+    }
+
+    /// How long the caller waits in all; see [`crate::RunSyncRequest::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// The old name of [`timeout`](Self::timeout).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `timeout`, like the other setters of this builder"
+    )]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.timeout(timeout)
     }
 
     fn into_async(self) -> (crate::RunSyncRequest, Arc<RuntimeThread>) {
@@ -337,11 +356,11 @@ impl RunSyncRequest {
             endpoint,
             input,
             opts,
-            wait,
+            hold,
             timeout,
         } = self;
         (
-            crate::RunSyncRequest::from_parts(endpoint.inner, input, opts, wait, timeout),
+            crate::RunSyncRequest::from_parts(endpoint.inner, input, opts, hold, timeout),
             endpoint.rt,
         )
     }
@@ -472,26 +491,36 @@ impl JobHandle {
         self.call(move |job| async move { job.output_with_timeout::<T>(timeout).await })
     }
 
-    /// The streamed output as an iterator; see [`crate::JobHandle::stream`] for how it ends.
-    /// Each `next()` polls until a chunk or the end arrives; dropping the iterator stops polling.
-    pub fn stream(&self) -> JobStream {
+    /// The streamed output as an iterator of `T`; see [`crate::JobHandle::stream`] for how it
+    /// ends. Each `next()` polls until a chunk or the end arrives; dropping the iterator stops
+    /// polling.
+    pub fn stream<T: DeserializeOwned + Send + 'static>(&self) -> JobStream<T> {
         JobStream {
             rt: Arc::clone(&self.rt),
-            stream: Some(Box::pin(self.inner.stream())),
+            stream: Some(Box::pin(self.inner.stream::<T>())),
+        }
+    }
+
+    /// The streamed chunks as Runpod sends them; see [`crate::JobHandle::chunks`].
+    pub fn chunks(&self) -> JobStream<StreamChunk> {
+        JobStream {
+            rt: Arc::clone(&self.rt),
+            stream: Some(Box::pin(self.inner.chunks())),
         }
     }
 }
 
-type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamChunk>> + Send + 'static>>;
+type ItemStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send + 'static>>;
 
-/// The chunks of a job, as an iterator; made by [`JobHandle::stream`].
-pub struct JobStream {
+/// The streamed output of a job, as an iterator; made by [`JobHandle::stream`] (items decoded
+/// into `T`) or [`JobHandle::chunks`] (whole chunks).
+pub struct JobStream<T = StreamChunk> {
     rt: Arc<RuntimeThread>,
     /// `None` once the stream ended.
-    stream: Option<ChunkStream>,
+    stream: Option<ItemStream<T>>,
 }
 
-impl fmt::Debug for JobStream {
+impl<T> fmt::Debug for JobStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("blocking::JobStream")
             .field("ended", &self.stream.is_none())
@@ -499,8 +528,8 @@ impl fmt::Debug for JobStream {
     }
 }
 
-impl Iterator for JobStream {
-    type Item = Result<StreamChunk>;
+impl<T: Send + 'static> Iterator for JobStream<T> {
+    type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut stream = self.stream.take()?;

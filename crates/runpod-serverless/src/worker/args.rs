@@ -50,7 +50,8 @@ impl Args {
     /// Parses `args`; the first item is the program name, as in `std::env::args()`.
     ///
     /// ```
-    /// use runpod_serverless::worker::Args;
+    /// # use runpod_serverless::__runpod as runpod;
+    /// use runpod::worker::Args;
     /// let a = Args::parse_from(["w", "--rp-serve-api", "--rp_api_port=9000", "--other", "x"]);
     /// assert!(a.serve_api);
     /// assert_eq!(a.api_port, Some(9000));

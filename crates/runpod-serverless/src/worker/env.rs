@@ -69,7 +69,8 @@ impl WorkerEnv {
     /// Unknown names are ignored.
     ///
     /// ```
-    /// use runpod_serverless::worker::WorkerEnv;
+    /// # use runpod_serverless::__runpod as runpod;
+    /// use runpod::worker::WorkerEnv;
     /// let env = WorkerEnv::from_vars([
     ///     ("RUNPOD_WEBHOOK_GET_JOB", "http://127.0.0.1:8000/v2/ep/job-take/$ID"),
     ///     ("RUNPOD_POD_ID", "w1"),
@@ -205,8 +206,40 @@ fn random_worker_id() -> String {
     )
 }
 
+/// The machine's host name, for failure reports when `RUNPOD_POD_HOSTNAME` is unset (a worker
+/// run by hand, in `docker run`, on another platform): the kernel's name, else `/etc/hostname`,
+/// else `$HOSTNAME`, else `"unknown"` as the Python worker writes.
+pub(crate) fn system_hostname() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    first_hostname([
+        read("/proc/sys/kernel/hostname"),
+        read("/etc/hostname"),
+        std::env::var("HOSTNAME").ok(),
+    ])
+}
+
+fn first_hostname(candidates: impl IntoIterator<Item = Option<String>>) -> String {
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_first_non_empty_host_name_wins() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            super::first_hostname([None, s(" \n"), s("box-1\n")]),
+            "box-1"
+        );
+        assert_eq!(super::first_hostname([s("kernel"), s("file")]), "kernel");
+        assert_eq!(super::first_hostname([None, None]), "unknown");
+    }
+
     use super::*;
 
     #[test]

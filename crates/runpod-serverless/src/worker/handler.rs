@@ -21,10 +21,12 @@ use super::sink::PostKind;
 ///
 /// `I: DeserializeOwned` is the job's input type, `O: Serialize` its output, `E: Display` its
 /// error (anything from `String` to `anyhow::Error`; the error's `{:#}` text is reported, so an
-/// `anyhow` chain is kept). `M` only tells the blanket impls apart; it is inferred.
+/// `anyhow` chain is kept, and its kind as `error_type`: see [`JobError`](super::JobError)).
+/// `M` only tells the blanket impls apart; it is inferred.
 ///
 /// ```
-/// use runpod_serverless::worker::Job;
+/// # use runpod_serverless::__runpod as runpod;
+/// use runpod::worker::Job;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Input { name: String }
@@ -32,9 +34,32 @@ use super::sink::PostKind;
 /// async fn greet(job: Job<Input>) -> Result<String, std::convert::Infallible> {
 ///     Ok(format!("hello, {}", job.input().name))
 /// }
-/// # fn assert_handler<M, H: runpod_serverless::worker::Handler<M>>(_: H) {}
+/// # fn assert_handler<M, H: runpod::worker::Handler<M>>(_: H) {}
 /// # assert_handler(greet);
 /// ```
+///
+/// A function that returns a `Stream` is a handler only once wrapped in [`streaming`]; passed
+/// as it is, the compiler says "`…` is not a worker handler" and "a handler returning a Stream
+/// must be wrapped in `worker::streaming`":
+///
+/// ```compile_fail,E0277
+/// # use runpod_serverless::__runpod as runpod;
+/// use futures_util::stream::{self, Stream};
+/// use runpod::worker::{self, Job};
+///
+/// fn count(job: Job<u32>) -> impl Stream<Item = Result<u32, String>> {
+///     stream::iter((0..*job.input()).map(Ok))
+/// }
+/// let _ = worker::Worker::builder(count); // `worker::streaming(count)` compiles
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a worker handler",
+    label = "not a handler",
+    note = "a handler is an `async fn(Job<I>) -> Result<O, E>` with `I: Deserialize`, `O: Serialize`, `E: Display`, \
+            or a closure of that shape",
+    note = "a handler returning a Stream must be wrapped in `worker::streaming`: \
+            `worker::start(worker::streaming(handler))`"
+)]
 pub trait Handler<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn into_runner(self) -> Runner;
@@ -65,6 +90,29 @@ type Types<I, O, E> = fn() -> (I, O, E);
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct AsyncFn<I, O, E>(PhantomData<Types<I, O, E>>);
+
+/// Marker of the impl that catches a `Stream`-returning function passed without [`streaming`]
+/// (it never applies; see [`NeedsStreaming`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct UnwrappedStream<I, S>(PhantomData<fn() -> (I, S)>);
+
+/// Implemented by nothing. The impl that requires it exists only so that a function returning
+/// a `Stream` matches two impls of [`Handler`] and neither applies: the compiler then reports
+/// the `Handler` bound itself, with its own message ("a handler returning a Stream must be
+/// wrapped in `worker::streaming`"), instead of "`impl Stream` is not a future".
+#[doc(hidden)]
+pub trait NeedsStreaming {}
+
+impl<F, S, I> Handler<UnwrappedStream<I, S>> for F
+where
+    F: Fn(Job<I>) -> S + Send + Sync + NeedsStreaming + 'static,
+    S: Stream,
+{
+    fn into_runner(self) -> Runner {
+        unreachable!("`NeedsStreaming` has no implementation")
+    }
+}
 
 /// Marker for [`Handler`] impls on [`Streaming`].
 #[doc(hidden)]
@@ -146,14 +194,15 @@ impl<F> fmt::Debug for Streaming<F> {
 /// `return_aggregate_stream`), so `/runsync` and `/status` callers see the whole output.
 ///
 /// ```
+/// # use runpod_serverless::__runpod as runpod;
 /// use futures_util::stream::{self, Stream};
-/// use runpod_serverless::worker::{Job, streaming};
+/// use runpod::worker::{Job, streaming};
 ///
 /// fn count(job: Job<u32>) -> impl Stream<Item = Result<u32, String>> {
 ///     stream::iter((0..*job.input()).map(Ok))
 /// }
 /// let handler = streaming(count).aggregate_output(true);
-/// # let _ = runpod_serverless::worker::Worker::builder(handler);
+/// # let _ = runpod::worker::Worker::builder(handler);
 /// ```
 ///
 /// `async_stream::stream!` / `try_stream!` blocks work as well as any other `Stream`.
@@ -269,9 +318,9 @@ fn decode_input<I: DeserializeOwned>(ctx: &JobContext) -> Result<I, Failure> {
     })
 }
 
-fn handler_failure<E: fmt::Display>(e: &E) -> Failure {
+fn handler_failure<E: fmt::Display + 'static>(e: &E) -> Failure {
     Failure::new(
-        std::any::type_name::<E>(),
+        super::job_error::error_type_of(e),
         format!("{e:#}"),
         "returned by the handler",
     )

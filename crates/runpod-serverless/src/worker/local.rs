@@ -16,6 +16,7 @@ use super::supervise::supervise;
 /// Id of the local test job when the test input names none (as in the Python worker).
 const LOCAL_TEST_ID: &str = "local_test";
 /// The endpoint id `--rp_serve_api` serves.
+#[cfg(feature = "worker-local-api")]
 const LOCAL_ENDPOINT_ID: &str = "local";
 /// File read when there is no `--test_input`.
 const TEST_INPUT_FILE: &str = "test_input.json";
@@ -87,6 +88,7 @@ fn parse_test_job(text: &str) -> Result<WorkerJob> {
 /// `--rp_serve_api`: an in-process `runpod-local` endpoint (id `local`) on `--rp_api_host`:
 /// `--rp_api_port`, with this worker taking its jobs over loopback. Official clients and ours
 /// reach it at the real paths (`/v2/local/run`, `/v2/local/runsync`, `/v2/local/status/{id}`, …).
+#[cfg(feature = "worker-local-api")]
 pub(crate) async fn serve_api(builder: WorkerBuilder, env: WorkerEnv, args: &Args) -> Result<()> {
     let addr = args.api_addr()?;
     let server = runpod_local::Server::builder()
@@ -116,6 +118,16 @@ pub(crate) async fn serve_api(builder: WorkerBuilder, env: WorkerEnv, args: &Arg
     let result = builder.run_platform(WorkerEnv::from_vars(vars)).await;
     server.shutdown().await;
     result
+}
+
+/// `--rp_serve_api` in a binary built without the local API server: say how to get it.
+#[cfg(not(feature = "worker-local-api"))]
+pub(crate) async fn serve_api(_: WorkerBuilder, _: WorkerEnv, _: &Args) -> Result<()> {
+    Err(Error::invalid_input(
+        "--rp_serve_api needs the local API server, which this binary was built without: \
+         enable the `worker-local-api` feature of `runpod` (or `runpod-serverless`), \
+         e.g. in a [features] entry used only for development",
+    ))
 }
 
 #[cfg(test)]

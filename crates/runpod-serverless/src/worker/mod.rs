@@ -2,7 +2,8 @@
 //! container.
 //!
 //! ```no_run
-//! use runpod_serverless::worker::{self, Job};
+//! # use runpod_serverless::__runpod as runpod;
+//! use runpod::worker::{self, Job};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Input { prompt: String }
@@ -22,9 +23,10 @@
 //! runtime and runs until SIGTERM/Ctrl-C. [`Worker::builder`] gives the same with every knob:
 //!
 //! ```no_run
-//! # use runpod_serverless::worker::{Job, Worker, WorkerEnv};
+//! # use runpod_serverless::__runpod as runpod;
+//! # use runpod::worker::{Job, Worker, WorkerEnv};
 //! # async fn handler(job: Job) -> Result<serde_json::Value, String> { Ok(job.input().clone()) }
-//! # async fn f(stop: tokio::sync::oneshot::Receiver<()>) -> runpod_transport::Result<()> {
+//! # async fn f(stop: tokio::sync::oneshot::Receiver<()>) -> runpod::Result<()> {
 //! Worker::builder(handler)
 //!     .with_env(WorkerEnv::from_env())
 //!     .with_concurrency(4)
@@ -56,7 +58,8 @@
 //! Run blocking work with [`tokio::task::spawn_blocking`], passing the cancellation token in:
 //!
 //! ```no_run
-//! # use runpod_serverless::worker::Job;
+//! # use runpod_serverless::__runpod as runpod;
+//! # use runpod::worker::Job;
 //! async fn handler(job: Job<u64>) -> Result<u64, String> {
 //!     let (n, ctx) = job.into_parts();
 //!     let token = ctx.cancellation_token();
@@ -120,6 +123,7 @@ mod env;
 mod handler;
 mod heartbeat;
 mod job;
+mod job_error;
 mod local;
 mod random;
 mod report;
@@ -136,9 +140,10 @@ use std::time::Duration;
 pub use args::{Args, DEFAULT_API_PORT};
 pub use env::{DEFAULT_PING_INTERVAL, WorkerEnv};
 #[doc(hidden)]
-pub use handler::{AsyncFn, Runner, StreamFn};
+pub use handler::{AsyncFn, NeedsStreaming, Runner, StreamFn, UnwrappedStream};
 pub use handler::{Handler, Streaming, streaming};
 pub use job::{Job, JobContext};
+pub use job_error::JobError;
 pub use report::DEFAULT_MAX_RESULT_BYTES;
 pub use runpod_types::serverless::WorkerJob;
 pub use runtime::{
@@ -211,12 +216,23 @@ fn init_logging(level: Option<&str>, on_platform: bool) {
         Ok(v) if !v.trim().is_empty() => EnvFilter::new(v),
         _ => EnvFilter::new(level.map_or("info", level_directive)),
     };
+    let ansi = use_colours(
+        on_platform,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // The platform's log viewer shows raw text; colour codes would be noise there.
-        .with_ansi(!on_platform)
+        .with_ansi(ansi)
         .try_init();
+}
+
+/// Colours only for a person at a terminal: the platform's log viewer, files and pipes (`docker
+/// logs`, `2> worker.log`) show raw text, where colour codes are noise; `NO_COLOR` turns them off
+/// everywhere (<https://no-color.org>).
+fn use_colours(on_platform: bool, stderr_is_terminal: bool, no_color: bool) -> bool {
+    !on_platform && stderr_is_terminal && !no_color
 }
 
 fn level_directive(level: &str) -> &'static str {
@@ -231,6 +247,14 @@ fn level_directive(level: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colours_only_for_a_terminal_off_the_platform() {
+        assert!(super::use_colours(false, true, false));
+        assert!(!super::use_colours(false, false, false), "a pipe or a file");
+        assert!(!super::use_colours(true, true, false), "the platform");
+        assert!(!super::use_colours(false, true, true), "NO_COLOR");
+    }
+
     #[test]
     fn python_level_names_map_to_tracing() {
         for (py, ours) in [

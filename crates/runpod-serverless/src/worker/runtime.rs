@@ -33,13 +33,14 @@ pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(90);
 /// The serverless worker runtime. Start with [`Worker::builder`].
 ///
 /// ```no_run
-/// use runpod_serverless::worker::{Job, Worker};
+/// # use runpod_serverless::__runpod as runpod;
+/// use runpod::worker::{Job, Worker};
 ///
 /// async fn handler(job: Job<serde_json::Value>) -> Result<serde_json::Value, String> {
 ///     Ok(job.input().clone())
 /// }
 ///
-/// # async fn run() -> runpod_transport::Result<()> {
+/// # async fn run() -> runpod::Result<()> {
 /// Worker::builder(handler)
 ///     .with_concurrency(4)
 ///     .shutdown_on_signal()
@@ -237,7 +238,9 @@ impl WorkerBuilder {
 
     pub(crate) fn reporter(env: &WorkerEnv) -> Reporter {
         Reporter {
-            hostname: env.hostname().unwrap_or("unknown").to_owned(),
+            hostname: env
+                .hostname()
+                .map_or_else(super::env::system_hostname, str::to_owned),
             worker_id: env.worker_id().to_owned(),
         }
     }

@@ -83,12 +83,12 @@ fn every_operation_works_without_a_runtime() {
 
     // Streams are iterators; taking a few and dropping the rest is fine.
     let chunks: Vec<_> = job
-        .stream()
+        .chunks()
         .take(3)
         .map(|c| c.unwrap().output.unwrap())
         .collect();
     assert_eq!(chunks, [json!("a"), json!("b"), json!("a")]);
-    let ended: Vec<_> = endpoint.job("job-f").stream().collect();
+    let ended: Vec<_> = endpoint.job("job-f").chunks().collect();
     assert_eq!(ended.len(), 1);
     assert!(ended[0].as_ref().unwrap_err().is_job_failed());
 

@@ -32,7 +32,7 @@ async fn live_run_sync_and_run_then_wait() {
     let ep = endpoint();
     let out: Value = ep
         .run_sync(json!({"echo": "live runsync"}))
-        .with_timeout(LIVE)
+        .timeout(LIVE)
         .output()
         .await
         .unwrap();
@@ -49,7 +49,7 @@ async fn live_stream_failure_cancel_and_health() {
     let ep = endpoint();
     let job = ep.run(json!({"stream": 3})).send().await.unwrap();
     let chunks: Vec<Value> = job
-        .stream()
+        .chunks()
         .map(|c| c.unwrap().output.unwrap_or(Value::Null))
         .collect()
         .await;

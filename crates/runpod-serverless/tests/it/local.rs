@@ -148,7 +148,7 @@ async fn every_client_operation_against_runpod_local() {
     );
     let slow = endpoint
         .run_sync(json!({"op": "slow", "ms": 1500}))
-        .wait(Duration::from_secs(1))
+        .hold(Duration::from_secs(1))
         .send()
         .await
         .unwrap();
@@ -159,7 +159,7 @@ async fn every_client_operation_against_runpod_local() {
         .run(json!({"op": "stream", "parts": ["a", "b", "c"]}))
         .await
         .unwrap();
-    let chunks: Vec<Value> = crate::support::collect_ending(job.stream())
+    let chunks: Vec<Value> = crate::support::collect_ending(job.chunks())
         .await
         .into_iter()
         .map(|c| c.unwrap().output.unwrap())
@@ -180,7 +180,7 @@ async fn every_client_operation_against_runpod_local() {
 
     // A failing job ends its stream with the error.
     let job = endpoint.run(json!({"op": "fail"})).await.unwrap();
-    let items = crate::support::collect_ending(job.stream()).await;
+    let items = crate::support::collect_ending(job.chunks()).await;
     let last = items.last().unwrap().as_ref().unwrap_err();
     assert!(
         last.is_job_failed() && last.job_error() == Some(&json!("always fails")),
@@ -224,7 +224,7 @@ async fn queue_operations(idle: &Endpoint) {
         Some(JobStatus::Cancelled)
     );
     assert!(job.wait().await.unwrap_err().is_job_cancelled());
-    let items = crate::support::collect_ending(job.stream()).await;
+    let items = crate::support::collect_ending(job.chunks()).await;
     assert!(
         items
             .last()
@@ -259,7 +259,7 @@ async fn a_job_past_its_execution_timeout_ends_waits_and_streams() {
         .await
         .unwrap_err();
     assert!(err.is_job_timed_out() && !err.is_timeout(), "{err:?}");
-    let items = crate::support::collect_ending(job.stream()).await;
+    let items = crate::support::collect_ending(job.chunks()).await;
     assert!(
         items
             .last()
@@ -286,7 +286,7 @@ async fn the_blocking_client_against_runpod_local() {
             .run(json!({"op": "stream", "parts": [1, 2]}))
             .send()
             .unwrap();
-        let chunks: Vec<Value> = job.stream().map(|c| c.unwrap().output.unwrap()).collect();
+        let chunks: Vec<Value> = job.chunks().map(|c| c.unwrap().output.unwrap()).collect();
         let sync: Value = endpoint
             .run_sync(json!({"op": "echo", "value": 3}))
             .output()

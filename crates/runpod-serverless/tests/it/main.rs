@@ -5,13 +5,16 @@
 mod blocking;
 mod decode_edges;
 mod errors;
+mod keyless;
 mod live;
 mod local;
 mod path_ids;
 mod rate_limits;
 mod routes;
+mod short_timeouts;
 mod streaming;
 mod support;
+mod typed;
 mod validation;
 mod waiting;
 

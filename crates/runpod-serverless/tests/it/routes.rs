@@ -113,7 +113,7 @@ async fn run_sync_holds_with_wait_and_returns_the_output() {
     }
     let typed: Images = endpoint
         .run_sync(json!({"prompt": "x"}))
-        .wait(Duration::from_secs(5))
+        .hold(Duration::from_secs(5))
         .output()
         .await
         .unwrap();
@@ -126,14 +126,14 @@ async fn run_sync_holds_with_wait_and_returns_the_output() {
 
     let value = endpoint
         .run_sync(json!({"prompt": "x"}))
-        .wait(Duration::from_secs(5))
+        .hold(Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(value, json!({"images": ["a.png", "b.png"]}));
 
     let state = endpoint
         .run_sync(json!({"prompt": "x"}))
-        .wait(Duration::from_secs(5))
+        .hold(Duration::from_secs(5))
         .send()
         .await
         .unwrap();
@@ -172,12 +172,12 @@ async fn run_sync_wait_is_clamped_to_the_documented_range() {
     let endpoint = client(&server).endpoint(EP);
     endpoint
         .run_sync(1)
-        .wait(Duration::from_millis(10))
+        .hold(Duration::from_millis(10))
         .await
         .unwrap();
     endpoint
         .run_sync(1)
-        .wait(Duration::from_secs(3600))
+        .hold(Duration::from_secs(3600))
         .await
         .unwrap();
     endpoint.run_sync(1).await.unwrap();
@@ -243,7 +243,7 @@ async fn job_routes_use_the_documented_methods_and_paths() {
         Some(JobStatus::Cancelled)
     );
     assert_eq!(job.retry().await.unwrap().status, Some(JobStatus::InQueue));
-    let chunks: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(job.stream()).await;
+    let chunks: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(job.chunks()).await;
     assert!(chunks.is_empty());
     let health = endpoint.health().await.unwrap();
     let jobs = health.jobs.unwrap();

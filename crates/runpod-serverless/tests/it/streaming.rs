@@ -24,7 +24,7 @@ async fn stream_answers(server: &MockServer, body: Value) -> Mock<'_> {
 async fn chunks_arrive_in_order_and_completed_ends_the_stream() {
     let server = MockServer::start_async().await;
     let job = client(&server).endpoint(EP).job("j");
-    let mut stream = Box::pin(job.stream());
+    let mut stream = Box::pin(job.chunks());
 
     let first = stream_answers(
         &server,
@@ -68,7 +68,7 @@ async fn empty_polls_are_not_items() {
     let server = MockServer::start_async().await;
     let job = client(&server).endpoint(EP).job("j");
     let queued = stream_answers(&server, json!({"status": "IN_QUEUE"})).await;
-    let mut stream = Box::pin(job.stream());
+    let mut stream = Box::pin(job.chunks());
     let first = tokio::spawn(async move {
         let item = stream.next().await;
         (stream, item)
@@ -93,7 +93,7 @@ async fn empty_polls_are_not_items() {
 async fn end_of_stream(body: Value) -> runpod_serverless::Error {
     let server = MockServer::start_async().await;
     stream_answers(&server, body).await;
-    let mut items = collect_ending(client(&server).endpoint(EP).job("j").stream()).await;
+    let mut items = collect_ending(client(&server).endpoint(EP).job("j").chunks()).await;
     assert_eq!(items.len(), 1, "{items:?}");
     items.pop().unwrap().unwrap_err()
 }
@@ -125,7 +125,7 @@ async fn timed_out_ends_the_stream() {
 async fn failed_after_chunks_yields_them_then_the_error() {
     let server = MockServer::start_async().await;
     let job = client(&server).endpoint(EP).job("j");
-    let mut stream = Box::pin(job.stream());
+    let mut stream = Box::pin(job.chunks());
     let ending = stream_answers(
         &server,
         json!({"status": "FAILED", "stream": [{"output": "partial"}], "error": "oom"}),
@@ -159,7 +159,7 @@ async fn a_request_error_ends_the_stream_with_it() {
             then.status(404);
         })
         .await;
-    let items = collect_ending(client(&server).endpoint(EP).job("other").stream()).await;
+    let items = collect_ending(client(&server).endpoint(EP).job("other").chunks()).await;
     assert_eq!(items.len(), 1);
     let err = items.into_iter().next().unwrap().unwrap_err();
     assert!(
@@ -180,7 +180,7 @@ async fn dropping_the_stream_stops_polling() {
         .endpoint(EP)
         .job("j")
         .with_poll_policy(PollPolicy::fixed(Duration::from_millis(5)));
-    let mut stream = Box::pin(job.stream());
+    let mut stream = Box::pin(job.chunks());
     for _ in 0..3 {
         stream.next().await.unwrap().unwrap();
     }
@@ -195,7 +195,7 @@ async fn dropping_the_stream_stops_polling() {
 async fn a_stream_not_polled_sends_nothing() {
     let server = MockServer::start_async().await;
     let busy = stream_answers(&server, json!({"status": "IN_PROGRESS"})).await;
-    let _stream = client(&server).endpoint(EP).job("j").stream();
+    let _stream = client(&server).endpoint(EP).job("j").chunks();
     tokio::time::sleep(Duration::from_millis(100)).await;
     busy.assert_calls_async(0).await;
 }

@@ -263,10 +263,10 @@ async fn run_sync_timeout_keeps_the_job_id() {
     let server = MockServer::start_async().await;
     let runsync = server
         .mock_async(|when, then| {
-            // The caller's 1.2 s budget caps the server hold at the 1 s minimum.
+            // The caller's 2.2 s budget ends the server hold a second before it.
             when.method("POST")
                 .path(path("runsync"))
-                .query_param("wait", "1000");
+                .query_param("wait", "1200");
             then.status(200).json_body(job("sync-slow", "IN_QUEUE"));
         })
         .await;
@@ -274,7 +274,7 @@ async fn run_sync_timeout_keeps_the_job_id() {
     let err = client(&server)
         .endpoint(EP)
         .run_sync(json!({}))
-        .with_timeout(Duration::from_millis(1200))
+        .timeout(Duration::from_millis(2200))
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");

@@ -221,14 +221,14 @@ async fn run_sync_returns_the_output_and_polls_when_the_job_outlasts_the_hold() 
     // the client polls /status for the rest.
     let slow = endpoint
         .run_sync(json!({"sleep_ms": 1500, "echo": "slow"}))
-        .wait(Duration::from_secs(1))
-        .with_timeout(PATIENCE);
+        .hold(Duration::from_secs(1))
+        .timeout(PATIENCE);
     // A job held at the gate outlasts both the hold and the caller's 3 s: the timeout names the
     // job, which proves the server answered /runsync with its id before the client gave up.
     let held = endpoint
         .run_sync(json!({"gate": true, "echo": "held"}))
-        .wait(Duration::from_secs(1))
-        .with_timeout(Duration::from_secs(3));
+        .hold(Duration::from_secs(1))
+        .timeout(Duration::from_secs(3));
     let (slow, held) = tokio::join!(slow.send(), held.send());
     let slow = slow.unwrap();
     assert_eq!(slow.output, Some(json!("slow")));
@@ -298,7 +298,7 @@ async fn stream_yields_every_chunk_in_order_and_ends_with_the_job() {
         .await
         .unwrap();
     let chunks: Vec<Value> = job
-        .stream()
+        .chunks()
         .map(|chunk| chunk.unwrap().output.unwrap())
         .collect()
         .await;
@@ -316,7 +316,7 @@ async fn stream_yields_every_chunk_in_order_and_ends_with_the_job() {
         .send()
         .await
         .unwrap();
-    let items: Vec<_> = job.stream().collect().await;
+    let items: Vec<_> = job.chunks().collect().await;
     assert_eq!(items.len(), 3, "{items:?}");
     for (i, item) in items[..2].iter().enumerate() {
         assert_eq!(

@@ -196,14 +196,14 @@ async fn the_client_and_the_worker_never_show_the_key() {
     // A job that fails, and one whose handler panics.
     let failed = endpoint
         .run_sync(json!({"fail": "boom"}))
-        .with_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .await
         .unwrap_err();
     assert!(failed.is_job_failed(), "{failed:?}");
     seen.push(shown(&failed));
     let panicked = endpoint
         .run_sync(json!({"panic": true}))
-        .with_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .await
         .unwrap_err();
     assert!(panicked.is_job_failed(), "{panicked:?}");

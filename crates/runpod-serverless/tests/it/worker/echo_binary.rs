@@ -91,6 +91,26 @@ fn a_failing_test_job_exits_non_zero() {
         Some(36),
         "a generated worker id"
     );
+    // A `Result<_, String>` handler: no Rust type path as the error type.
+    assert_eq!(doc["error_type"], "HandlerError");
+    // No RUNPOD_POD_HOSTNAME: the machine's own name, not "unknown".
+    let hostname = doc["hostname"].as_str().unwrap();
+    assert!(!hostname.is_empty() && hostname != "unknown", "{doc}");
+    if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        assert_eq!(hostname, kernel.trim());
+    }
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let out = run(&["--test_input", r#"{"input": {"echo": 1}}"#], None);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("local test mode"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI codes in piped logs: {stderr:?}"
+    );
 }
 
 #[test]

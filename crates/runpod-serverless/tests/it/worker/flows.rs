@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt};
-use runpod_serverless::worker::{Job, Worker, streaming};
+use runpod_serverless::worker::{Job, JobError, Worker, streaming};
 use serde_json::{Value, json};
 
 use super::platform::{Gates, KEY, Queue, Running, queue_platform, scripted};
@@ -112,12 +112,31 @@ async fn handler_errors_use_the_python_error_document() {
     {
       "error_message": "bad input!",
       "error_traceback": "returned by the handler",
-      "error_type": "alloc::string::String",
+      "error_type": "HandlerError",
       "hostname": "host-1",
       "runpod_version": "[version]",
       "worker_id": "w1"
     }
     "#);
+}
+
+#[tokio::test]
+async fn a_job_error_reports_the_kind_the_handler_chose() {
+    async fn refuse(job: Job<Value>) -> Result<Value, JobError> {
+        Err(JobError::new(
+            "InvalidPrompt",
+            format!("no prompt in {}", job.input()),
+        ))
+    }
+    let queue = Queue::new([json!({"id": "j1", "input": {}})]);
+    let platform = queue_platform(&queue).await;
+    let worker = Running::spawn(Worker::builder(refuse).with_env(platform.env()));
+    let finals = platform.wait_finals(1).await;
+    worker.shutdown().await.unwrap();
+
+    let doc = finals[0].error_doc();
+    assert_eq!(doc["error_type"], "InvalidPrompt");
+    assert_eq!(doc["error_message"], "no prompt in {}");
 }
 
 #[tokio::test]

@@ -115,11 +115,7 @@ async fn a_streaming_handler_feeds_the_stream_route() {
     let ep = client(server.serverless_base_url()).endpoint(EP);
 
     let job = ep.run(json!(3)).await.unwrap();
-    let chunks: Vec<Value> = job
-        .stream()
-        .map(|c| c.unwrap().output.unwrap())
-        .collect()
-        .await;
+    let chunks: Vec<String> = job.stream().map(Result::unwrap).collect().await;
     assert_eq!(chunks, [json!("tok-0"), json!("tok-1"), json!("tok-2")]);
     let state = job.wait_with_timeout(WAIT).await.unwrap();
     assert_eq!(state.output, Some(json!(["tok-0", "tok-1", "tok-2"])));

@@ -15,7 +15,7 @@ const EP: &str = "py-worker";
 
 /// Every chunk of the job's stream, in order; the stream must end cleanly (a COMPLETED job).
 async fn chunk_outputs(job: &JobHandle) -> Vec<Value> {
-    job.stream()
+    job.chunks()
         .map(|chunk| chunk.unwrap().output.unwrap())
         .collect()
         .await
