@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::job::JobHandle;
+use crate::long_poll::LongPollSupport;
 use crate::poll::PollPolicy;
 use crate::rate_limit::{EndpointLimiter, Permit, Route};
 use crate::routes;
@@ -69,6 +70,8 @@ pub(crate) struct EndpointShared {
     /// `base`, parsed once (`None` if it does not parse: requests then report why).
     parsed_base: Option<UrlBase>,
     limiter: Option<Arc<EndpointLimiter>>,
+    /// Whether this endpoint's host answers long polls (learned by the first wait).
+    pub(crate) long_poll: LongPollSupport,
 }
 
 impl EndpointShared {
@@ -81,6 +84,7 @@ impl EndpointShared {
             base,
             parsed_base,
             limiter,
+            long_poll: LongPollSupport::default(),
         }
     }
 

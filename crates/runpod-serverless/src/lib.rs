@@ -54,6 +54,7 @@
 mod client;
 mod endpoint;
 mod job;
+mod long_poll;
 mod poll;
 mod rate_limit;
 mod routes;
@@ -68,6 +69,7 @@ pub mod blocking;
 pub use client::{ServerlessClient, ServerlessClientBuilder};
 pub use endpoint::Endpoint;
 pub use job::JobHandle;
+pub use long_poll::WaitStrategy;
 pub use poll::PollPolicy;
 pub use rate_limit::{RateLimits, Route, RouteLimit};
 pub use run::{RunRequest, RunSyncRequest};
