@@ -8,6 +8,7 @@ mod faults;
 mod inline;
 mod lifecycle;
 mod long_polls;
+mod rate_limits;
 mod rest_v2;
 mod server_api;
 mod stream;
