@@ -187,9 +187,19 @@ impl ServerProc {
 
     /// A server whose in-process handler takes `work` and stamps its output with the time it
     /// ended (`bench wait`).
-    pub(crate) async fn start_stamped(api_key: &str, work: Duration) -> Result<Self> {
+    /// With `runpod_limits`, it answers 429 beyond Runpod's documented rate limits.
+    pub(crate) async fn start_stamped(
+        api_key: &str,
+        work: Duration,
+        runpod_limits: bool,
+    ) -> Result<Self> {
         let (hold, retention) = (Duration::from_secs(1), Duration::from_secs(1_800));
-        Self::start_with(api_key, hold, retention, Some(work), &["--stamp"]).await
+        let extra: &[&str] = if runpod_limits {
+            &["--stamp", "--runpod-limits"]
+        } else {
+            &["--stamp"]
+        };
+        Self::start_with(api_key, hold, retention, Some(work), extra).await
     }
 
     async fn start_with(

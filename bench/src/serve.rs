@@ -36,6 +36,9 @@ pub(crate) struct Args {
     /// (`bench wait` measures completion-to-caller latency from it).
     #[arg(long)]
     stamp: bool,
+    /// Answer 429 beyond Runpod's documented per-endpoint rate limits.
+    #[arg(long)]
+    runpod_limits: bool,
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
@@ -43,6 +46,9 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .api_key(args.api_key)
         .hold_time(Duration::from_millis(args.hold_ms))
         .result_retention(Duration::from_millis(args.result_retention_ms));
+    if args.runpod_limits {
+        builder = builder.faults(runpod_local::FaultConfig::new().runpod_limits(true));
+    }
     if args.echo && args.stamp {
         builder = builder.inline_handler(crate::wait::stamped_handler(Duration::from_millis(
             args.echo_work_ms,

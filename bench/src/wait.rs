@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use runpod_serverless::{Config, PollPolicy, ServerlessClient, WaitStrategy};
+use runpod_serverless::{Config, PollPolicy, RateLimits, ServerlessClient, WaitStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -44,6 +44,11 @@ pub(crate) struct Args {
     /// `npm install --prefix DIR runpod-sdk@1.1.2`); default: $RUNPOD_JS_SDK_DIR.
     #[arg(long)]
     js_sdk_dir: Option<PathBuf>,
+    /// Instead of the table: this many one-second jobs in flight from one process (ours, auto)
+    /// against a server enforcing Runpod's documented rate limits (429 beyond them), with
+    /// the client's limiter set to the same limits.
+    #[arg(long)]
+    scale: Option<u64>,
     /// Upper bound of one client run, in seconds.
     #[arg(long, default_value_t = 300)]
     max_secs: u64,
@@ -59,6 +64,10 @@ pub(crate) struct ChildArgs {
     /// `auto` or `poll`.
     #[arg(long)]
     strategy: String,
+    /// Apply Runpod's documented limits in the client (the default applies them to
+    /// api.runpod.ai only).
+    #[arg(long)]
+    runpod_limits: bool,
 }
 
 /// What every client process prints (last stdout line).
@@ -70,6 +79,9 @@ pub(crate) struct ChildResult {
     /// Completion-to-caller latencies, µs, one per finished job.
     latencies_us: Vec<i64>,
     cpu_secs: Option<f64>,
+    /// Errors that were a 429 (rate limited) when they reached the caller.
+    #[serde(default)]
+    rate_limited: u64,
     first_error: Option<String>,
 }
 
@@ -114,10 +126,13 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
         .with_api_key(API_KEY)
         .with_serverless_base_url(format!("{}/v2", a.base_url))
         .build()?;
-    let client = ServerlessClient::builder()
+    let mut client = ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(PollPolicy::default().with_wait_strategy(strategy))
-        .build()?;
+        .with_poll_policy(PollPolicy::default().with_wait_strategy(strategy));
+    if a.runpod_limits {
+        client = client.with_rate_limits(RateLimits::runpod());
+    }
+    let client = client.build()?;
     let endpoint = client.endpoint(ENDPOINT);
     let cpu_before = cpu_time();
     let mut tasks = tokio::task::JoinSet::new();
@@ -125,15 +140,22 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
         let endpoint = endpoint.clone();
         tasks.spawn(async move {
             let output: Value = endpoint.run(json!({ "i": i })).await?.await?;
-            latency_of(&output).ok_or_else(|| format!("unstamped output {output}").into())
+            latency_of(&output).ok_or_else(|| {
+                runpod_serverless::Error::invalid_input(format!("unstamped output {output}"))
+            })
         });
     }
     let mut result = ChildResult::default();
     while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(crate::Error::from).and_then(|r| r) {
-            Ok(latency) => {
+        match joined {
+            Ok(Ok(latency)) => {
                 result.ok += 1;
                 result.latencies_us.push(latency);
+            }
+            Ok(Err(e)) => {
+                result.errors += 1;
+                result.rate_limited += u64::from(e.is_rate_limited());
+                result.first_error.get_or_insert_with(|| e.to_string());
             }
             Err(e) => {
                 result.errors += 1;
@@ -223,7 +245,44 @@ fn label(which: &str) -> &'static str {
     }
 }
 
+/// `--scale N`: N one-second jobs in flight from one process, under Runpod's limits on both
+/// sides.
+async fn scale(jobs: u64, args: &Args) -> Result<()> {
+    let server = ServerProc::start_stamped(API_KEY, Duration::from_secs(1), true).await?;
+    let mut cmd = Command::new(this_exe()?);
+    cmd.arg("wait-sdk")
+        .args(["--base-url", server.base_url(), "--strategy", "auto"])
+        .args(["--jobs", &jobs.to_string(), "--runpod-limits"]);
+    let result: Result<ChildResult> = run_json(cmd, Duration::from_secs(args.max_secs)).await;
+    server.stop().await;
+    let mut r = result?;
+    r.latencies_us.sort_unstable();
+    #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    let per_job = r.requests.map(|n| n as f64 / jobs.max(1) as f64);
+    say(format!(
+        "{jobs} one-second jobs in flight, Runpod's limits enforced by the server (429 beyond \
+         them) and applied by the client: {ok}/{jobs} outputs returned, {errors} errors \
+         ({limited} of them 429s), {per_job} requests per job, completion-to-caller p50 {p50} ms",
+        ok = r.ok,
+        errors = r.errors,
+        limited = r.rate_limited,
+        per_job = per_job.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+        p50 =
+            percentile(&r.latencies_us, 0.5).map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
+    ));
+    if let Some(e) = &r.first_error {
+        say(format!("first error: {e}"));
+    }
+    if r.ok != jobs || r.rate_limited > 0 {
+        return Err("not every output came back without a 429".into());
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(args: Args) -> Result<()> {
+    if let Some(jobs) = args.scale {
+        return scale(jobs, &args).await;
+    }
     let mut table = Table::new(&[
         "job",
         "in flight",
@@ -239,7 +298,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             for which in &args.clients {
                 // A server per row: each client starts from an empty queue.
                 let server =
-                    ServerProc::start_stamped(API_KEY, Duration::from_millis(work_ms)).await?;
+                    ServerProc::start_stamped(API_KEY, Duration::from_millis(work_ms), false)
+                        .await?;
                 let cmd = client_command(which, server.base_url(), in_flight, &args)?;
                 let Some(cmd) = cmd else {
                     say(format!("skipped {}: not installed", label(which)));
