@@ -240,6 +240,15 @@ impl EndpointLimiter {
         let Some(gate) = self.gates.get(route.index()).and_then(Option::as_ref) else {
             return Permit { _slot: None };
         };
+        // The in-flight slot first, the window's after: a request sent as soon as its window
+        // slot comes counts in the server's window where it counts in ours. The other order
+        // let a request reserve its window slot, queue for an in-flight slot, and reach the
+        // server seconds later, inside a window the server had already filled: a 429.
+        let slot = match &gate.in_flight {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            Some(sem) => Arc::clone(sem).acquire_owned().await.ok(),
+            None => None,
+        };
         if let Some(window) = &gate.window {
             let at = window.reserve(Instant::now());
             if at > Instant::now() {
@@ -251,21 +260,15 @@ impl EndpointLimiter {
                 tokio::time::sleep_until(at).await;
             }
         }
-        let slot = match &gate.in_flight {
-            // The semaphore is never closed, so acquiring only fails if it were.
-            Some(sem) => Arc::clone(sem).acquire_owned().await.ok(),
-            None => None,
-        };
         Permit { _slot: slot }
     }
 }
 
 /// What the limiter adds to a window: requests reach the server later than the limiter lets
 /// them go, and not equally late (a burst's first requests open connections; later ones reuse
-/// them). Counted from the grants, an exact window lets a request through just as the server's
-/// window, counted from arrivals, still holds a late arrival of the burst: a 429. A window
-/// 1/20 longer (0.5 s of 10 s) absorbs that spread; measured with `bench wait --scale` against
-/// runpod-local enforcing the same limits.
+/// them). Counted from the grants, an exact window can let a request through while the
+/// server's window, counted from arrivals, still holds a late arrival of the previous burst: a
+/// 429. A window 1/20 longer (0.5 s of 10 s) leaves room for that spread.
 fn transit_margin(per: Duration) -> Duration {
     per / 20
 }
@@ -428,6 +431,39 @@ mod tests {
         let released = Instant::now();
         drop(first);
         assert_eq!(second.await.unwrap(), released);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_queued_for_an_in_flight_slot_counts_when_it_is_sent() {
+        // 2 per 10 s, 1 in flight. B queues behind A (held 12 s); had B taken its window slot
+        // while queued (at 0), C and D could follow at once and three requests would reach the
+        // server within 0.2 s.
+        let limits = RateLimits::disabled().with_limit(
+            Route::Run,
+            Some(RouteLimit::new(2, secs(10)).with_max_concurrent(1)),
+        );
+        let limiter = Arc::new(EndpointLimiter::new(&limits));
+        let t0 = Instant::now();
+        let a = limiter.acquire(Route::Run).await;
+        let l2 = Arc::clone(&limiter);
+        let b = tokio::spawn(async move {
+            let permit = l2.acquire(Route::Run).await;
+            (Instant::now() - t0, permit)
+        });
+        tokio::time::sleep(secs(12)).await;
+        drop(a);
+        let (b_at, b_permit) = b.await.unwrap();
+        assert_eq!(b_at, secs(12));
+        drop(b_permit);
+        let c = limiter.acquire(Route::Run).await;
+        assert_eq!(Instant::now() - t0, secs(12), "C: the window holds only B");
+        drop(c);
+        let _d = limiter.acquire(Route::Run).await;
+        assert_eq!(
+            Instant::now() - t0,
+            secs(22) + transit_margin(secs(10)),
+            "D: B and C fill the window"
+        );
     }
 
     #[tokio::test(start_paused = true)]
