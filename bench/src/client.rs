@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use runpod_serverless::{Config, PollPolicy, ServerlessClient};
+use runpod_serverless::{Config, PollPolicy, ServerlessClient, WaitStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -239,9 +239,13 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
         .with_api_key(a.api_key.clone())
         .with_serverless_base_url(format!("{}/v2", a.base_url))
         .build()?;
-    let poll = a.poll_ms.map_or_else(PollPolicy::default, |ms| {
-        PollPolicy::fixed(Duration::from_millis(ms))
-    });
+    // Polling, not long polls: the raw loop it is compared with sends the same requests.
+    let poll = a
+        .poll_ms
+        .map_or_else(PollPolicy::default, |ms| {
+            PollPolicy::fixed(Duration::from_millis(ms))
+        })
+        .with_wait_strategy(WaitStrategy::Poll);
     let client = ServerlessClient::builder()
         .with_config(config)
         .with_poll_policy(poll)

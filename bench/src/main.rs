@@ -14,6 +14,7 @@ mod procs;
 mod raw;
 mod report;
 mod serve;
+mod wait;
 mod worker;
 
 use std::process::ExitCode;
@@ -39,12 +40,17 @@ enum Cmd {
     Worker(worker::Args),
     /// runpod-local's capacity: status reads/s and run -> take -> done jobs/s.
     Local(local::Args),
+    /// What waiting costs: requests per job, completion-to-caller latency and client CPU, for
+    /// our client (long poll, poll), the official Python client and the official JS SDK.
+    Wait(wait::Args),
     #[command(hide = true)]
     Serve(serve::Args),
     #[command(hide = true)]
     ClientSdk(client::ChildArgs),
     #[command(hide = true)]
     ClientRaw(client::ChildArgs),
+    #[command(hide = true)]
+    WaitSdk(wait::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
             Cmd::Serve(a) => serve::run(a).await,
             Cmd::ClientSdk(a) => client::child_sdk(a).await,
             Cmd::ClientRaw(a) => client::child_raw(a).await,
+            Cmd::Wait(a) => wait::run(a).await,
+            Cmd::WaitSdk(a) => wait::child_sdk(a).await,
         }
     });
     // Client loops still waiting at a time limit must not hold the process open.

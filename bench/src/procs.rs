@@ -182,8 +182,35 @@ impl ServerProc {
         retention: Duration,
         echo: Option<Duration>,
     ) -> Result<Self> {
+        Self::start_with(api_key, hold, retention, echo, &[]).await
+    }
+
+    /// A server whose in-process handler takes `work` and stamps its output with the time it
+    /// ended (`bench wait`).
+    /// With `runpod_limits`, it answers 429 beyond Runpod's documented rate limits.
+    pub(crate) async fn start_stamped(
+        api_key: &str,
+        work: Duration,
+        runpod_limits: bool,
+    ) -> Result<Self> {
+        let (hold, retention) = (Duration::from_secs(1), Duration::from_secs(1_800));
+        let extra: &[&str] = if runpod_limits {
+            &["--stamp", "--runpod-limits"]
+        } else {
+            &["--stamp"]
+        };
+        Self::start_with(api_key, hold, retention, Some(work), extra).await
+    }
+
+    async fn start_with(
+        api_key: &str,
+        hold: Duration,
+        retention: Duration,
+        echo: Option<Duration>,
+        extra: &[&str],
+    ) -> Result<Self> {
         let mut cmd = Command::new(this_exe()?);
-        cmd.arg("serve");
+        cmd.arg("serve").args(extra);
         if let Some(work) = echo {
             cmd.arg("--echo")
                 .arg("--echo-work-ms")

@@ -32,6 +32,13 @@ pub(crate) struct Args {
     /// With `--echo`: each job takes this long (ms) before its input comes back.
     #[arg(long, default_value_t = 0)]
     echo_work_ms: u64,
+    /// With `--echo`: answer `{"input": …, "done_at_us": <wall clock at the end>}` instead
+    /// (`bench wait` measures completion-to-caller latency from it).
+    #[arg(long)]
+    stamp: bool,
+    /// Answer 429 beyond Runpod's documented per-endpoint rate limits.
+    #[arg(long)]
+    runpod_limits: bool,
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
@@ -39,7 +46,14 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .api_key(args.api_key)
         .hold_time(Duration::from_millis(args.hold_ms))
         .result_retention(Duration::from_millis(args.result_retention_ms));
-    if args.echo {
+    if args.runpod_limits {
+        builder = builder.faults(runpod_local::FaultConfig::new().runpod_limits(true));
+    }
+    if args.echo && args.stamp {
+        builder = builder.inline_handler(crate::wait::stamped_handler(Duration::from_millis(
+            args.echo_work_ms,
+        )));
+    } else if args.echo {
         builder = match args.echo_work_ms {
             0 => builder.echo(),
             ms => builder.inline_handler(move |input| async move {

@@ -116,6 +116,7 @@ pub struct FaultConfig {
     seed: u64,
     all_routes: RouteFaults,
     routes: BTreeMap<Route, RouteFaults>,
+    runpod_limits: bool,
 }
 
 impl FaultConfig {
@@ -145,12 +146,24 @@ impl FaultConfig {
         self
     }
 
+    /// Answers 429 beyond Runpod's documented per-endpoint limits (per 10 s and in flight:
+    /// `/run` 1 000 / 200; `/runsync`, `/status` with `/status-sync`, `/stream` 2 000 / 400;
+    /// `/cancel` 100 / 20; `/purge-queue` 2), as Runpod does. The rule `runpod-limits` sets it.
+    #[must_use]
+    pub fn runpod_limits(mut self, yes: bool) -> Self {
+        self.runpod_limits = yes;
+        self
+    }
+
     /// Applies a rule in the command-line syntax `ROUTE:KIND=VALUE[,KIND=VALUE…]`.
     ///
     /// `ROUTE` is a route segment (`run`, `job-done`, …) or `*` for every route. `KIND` is
     /// `429`, `5xx` or `drop` with a rate between 0 and 1, or `latency` / `jitter` with a
     /// duration (`250ms`, `2s`). A rule for a route starts from that route's current faults.
     pub fn rule(mut self, rule: &str) -> Result<Self, ParseError> {
+        if rule.trim() == "runpod-limits" {
+            return Ok(self.runpod_limits(true));
+        }
         let (route, settings) = rule
             .split_once(':')
             .ok_or_else(|| ParseError(format!("`{rule}` is not ROUTE:KIND=VALUE")))?;
@@ -191,7 +204,9 @@ impl FaultConfig {
 
     /// Whether no route has any fault.
     pub fn is_none(&self) -> bool {
-        self.all_routes.is_none() && self.routes.values().all(RouteFaults::is_none)
+        !self.runpod_limits
+            && self.all_routes.is_none()
+            && self.routes.values().all(RouteFaults::is_none)
     }
 
     fn for_route(&self, route: Route) -> RouteFaults {
@@ -257,11 +272,13 @@ pub(crate) enum Outcome {
 pub(crate) struct FaultInjector {
     config: FaultConfig,
     generators: Mutex<BTreeMap<Route, fastrand::Rng>>,
+    pub(crate) limits: Option<std::sync::Arc<crate::rate_limits::RunpodLimits>>,
 }
 
 impl FaultInjector {
     pub(crate) fn new(config: FaultConfig) -> Option<Self> {
         (!config.is_none()).then(|| Self {
+            limits: config.runpod_limits.then(Default::default),
             config,
             generators: Mutex::new(BTreeMap::new()),
         })

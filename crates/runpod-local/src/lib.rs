@@ -35,6 +35,7 @@ mod config;
 mod error;
 mod faults;
 mod inline;
+mod rate_limits;
 pub mod rest_v2;
 mod routes;
 mod server;

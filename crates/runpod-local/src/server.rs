@@ -383,6 +383,20 @@ async fn serve_connection(
             if let Some(faults) = faults
                 && let Some(route) = route_of_path(request.uri().path())
             {
+                let admitted = match &faults.limits {
+                    None => None,
+                    Some(limits) => match limits.admit(route, request.uri().path()) {
+                        Ok(admitted) => admitted,
+                        Err(()) => {
+                            tracing::debug!(%route, "fault: over Runpod's rate limit");
+                            return Ok(ApiError::new(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                format!("rate limit of {route} exceeded"),
+                            )
+                            .into_response());
+                        }
+                    },
+                };
                 let (delay, outcome) = faults.draw(route);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
@@ -402,6 +416,12 @@ async fn serve_connection(
                         ApiError::new(status, format!("injected fault on {route}")).into_response()
                     );
                 }
+                // In flight until the handler has answered.
+                let response = hyper::service::Service::call(&service, request)
+                    .await
+                    .map_err(|never| match never {});
+                drop(admitted);
+                return response;
             }
             hyper::service::Service::call(&service, request)
                 .await

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::job::JobHandle;
+use crate::long_poll::LongPollSupport;
 use crate::poll::PollPolicy;
 use crate::rate_limit::{EndpointLimiter, Permit, Route};
 use crate::routes;
@@ -71,6 +72,8 @@ pub(crate) struct EndpointShared {
     limiter: Option<Arc<EndpointLimiter>>,
     /// No key, and a host that needs none: requests go without `Authorization`.
     keyless: bool,
+    /// Whether this endpoint's host answers long polls (learned by the first wait).
+    pub(crate) long_poll: LongPollSupport,
 }
 
 impl EndpointShared {
@@ -86,6 +89,7 @@ impl EndpointShared {
             base,
             limiter,
             keyless,
+            long_poll: LongPollSupport::default(),
         }
     }
 

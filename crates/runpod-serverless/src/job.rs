@@ -137,7 +137,8 @@ impl JobHandle {
 
     /// Waits until the job ends and returns it (COMPLETED, with its output and timings).
     ///
-    /// Polls `/status` per the handle's [`PollPolicy`]; transient failures (429, 5xx,
+    /// Holds long polls on `/status-sync` (or polls `/status`, per the handle's [`PollPolicy`]
+    /// and its [`WaitStrategy`](crate::WaitStrategy)); transient failures (429, 5xx,
     /// connection errors) are retried and do not end the wait. Waits as long as it takes; see
     /// [`wait_with_timeout`](Self::wait_with_timeout) for a bound.
     ///
@@ -190,7 +191,8 @@ impl JobHandle {
     /// into `T` as [`output`](Self::output) decodes the whole output (`String` for text chunks,
     /// your own type for JSON ones, `serde_json::Value` for anything).
     ///
-    /// The stream polls per the handle's [`PollPolicy`] (fast again after each chunk) and ends
+    /// The stream long-polls `/stream?wait=`, or polls per the handle's [`PollPolicy`] (fast
+    /// again after each chunk) on a host that answers at once, and ends
     /// when the job ends and every chunk was read:
     ///
     /// * COMPLETED: the stream just ends;

@@ -9,15 +9,17 @@ use std::task::{Context, Poll, ready};
 use runpod_transport::{Error, JsonFuture, Result};
 use runpod_types::serverless::{JobState, JobStatus};
 use serde_json::Value;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::job::{JobHandle, settle};
+use crate::long_poll;
 use crate::poll::Backoff;
 use crate::rate_limit::{Permit, Route};
 
-/// The future of [`JobHandle::wait`]: polls `/status` per the handle's
-/// [`PollPolicy`](crate::PollPolicy) until the job ends, and resolves to the finished job
-/// (COMPLETED) or the error that ended the wait. Dropping it stops the polling.
+/// The future of [`JobHandle::wait`]: holds long polls on `/status-sync` (or polls `/status`, per
+/// the handle's [`PollPolicy`](crate::PollPolicy) and [`WaitStrategy`](crate::WaitStrategy))
+/// until the job ends, and resolves to the finished job (COMPLETED) or the error that ended the
+/// wait. Dropping it drops the request in flight, closing a long poll's connection.
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitFuture {
     watch: Watch,
@@ -40,6 +42,8 @@ enum State {
         /// Held while the request runs, as the limiter counts requests in flight.
         _permit: Option<Permit>,
         request: JsonFuture<JobState>,
+        /// When a long poll was sent (`None` for a `/status` poll).
+        long_poll: Option<Instant>,
     },
     Sleeping(Pin<Box<Sleep>>),
     Done,
@@ -61,9 +65,55 @@ impl WaitFuture {
 
 impl Watch {
     fn request(&self, permit: Option<Permit>) -> State {
+        let shared = self.job.shared();
+        let (request, long_poll) = if shared
+            .long_poll
+            .applies(self.job.poll_policy().wait_strategy())
+        {
+            let req = long_poll::request(shared, Route::StatusSync, self.job.id(), long_poll::WAIT);
+            (req, Some(Instant::now()))
+        } else {
+            (self.job.status_request(), None)
+        };
         State::Asking {
             _permit: permit,
-            request: self.job.status_request().send_json(),
+            request: request.send_json(),
+            long_poll,
+        }
+    }
+
+    /// A long poll's answer, read before [`on_answer`](Self::on_answer): `Err` with the delay
+    /// before the next request when the answer is only the long poll ending (its wait ran out,
+    /// its connection was cut, or the host lacks the route).
+    fn on_long_poll(
+        &mut self,
+        answer: Result<JobState>,
+        sent: Instant,
+    ) -> std::result::Result<Result<JobState>, std::time::Duration> {
+        let held = sent.elapsed();
+        match &answer {
+            Ok(state) if !state.is_terminal() && held >= long_poll::HONOURED => {
+                self.backoff.succeeded();
+                self.last_status.clone_from(&state.status);
+                tracing::trace!(status = ?state.status, "long poll ran out; re-arming");
+                Err(std::time::Duration::ZERO)
+            }
+            Err(err) if long_poll::was_cut(err, held) => {
+                tracing::debug!(error = %err, "long poll cut; re-arming");
+                Err(std::time::Duration::ZERO)
+            }
+            Err(err)
+                if self
+                    .job
+                    .shared()
+                    .long_poll
+                    .falls_back(self.job.poll_policy().wait_strategy(), err) =>
+            {
+                Err(std::time::Duration::ZERO)
+            }
+            // An answer before the wait was up without the job's end means a host that does
+            // not hold the request: the poll schedule paces it (in `on_answer`).
+            _ => Ok(answer),
         }
     }
 
@@ -132,12 +182,22 @@ impl Future for WaitFuture {
                     let permit = ready!(permit.as_mut().poll(cx));
                     *state = watch.request(Some(permit));
                 }
-                State::Asking { request, .. } => {
+                State::Asking {
+                    request, long_poll, ..
+                } => {
                     let answer = ready!(Pin::new(request).poll(cx));
+                    let long_poll = *long_poll;
                     // Drops the request and its permit before any sleep.
                     *state = State::Done;
-                    match watch.on_answer(answer) {
+                    let verdict = match long_poll {
+                        Some(sent) => watch
+                            .on_long_poll(answer, sent)
+                            .and_then(|answer| watch.on_answer(answer)),
+                        None => watch.on_answer(answer),
+                    };
+                    match verdict {
                         Ok(end) => return Poll::Ready(end),
+                        Err(delay) if delay.is_zero() => *state = State::Ask,
                         Err(delay) => {
                             *state = State::Sleeping(Box::pin(tokio::time::sleep(delay)));
                         }

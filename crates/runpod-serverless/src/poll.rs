@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use runpod_transport::Error;
 
+use crate::long_poll::WaitStrategy;
+
 /// How a [`JobHandle`](crate::JobHandle) polls `/status` or `/stream` while it waits.
+///
+/// By default a wait holds long polls instead ([`WaitStrategy::Auto`]); this schedule then
+/// applies only to hosts without them, to a host that answers them at once, and after failures.
 ///
 /// Polling starts fast (a loopback or fast endpoint answers in milliseconds), so short jobs
 /// finish with little latency, and slows down
@@ -34,6 +39,7 @@ pub struct PollPolicy {
     max_delay: Duration,
     multiplier: f64,
     max_consecutive_errors: u32,
+    wait_strategy: WaitStrategy,
 }
 
 impl Default for PollPolicy {
@@ -43,6 +49,7 @@ impl Default for PollPolicy {
             max_delay: Duration::from_secs(2),
             multiplier: 1.5,
             max_consecutive_errors: 5,
+            wait_strategy: WaitStrategy::Auto,
         }
     }
 }
@@ -92,6 +99,21 @@ impl PollPolicy {
     pub fn with_max_consecutive_errors(mut self, n: u32) -> Self {
         self.max_consecutive_errors = n;
         self
+    }
+
+    /// Sets how waits learn of the job's end: long polls (`/status-sync`, held by the server
+    /// until the job ends; the default, [`WaitStrategy::Auto`]) or polling on this policy's
+    /// schedule. With long polls, the schedule still paces a host that answers them at once,
+    /// and the wait after a failure.
+    #[must_use]
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait_strategy = strategy;
+        self
+    }
+
+    /// How waits learn of the job's end.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait_strategy
     }
 
     /// The delay before the second poll.

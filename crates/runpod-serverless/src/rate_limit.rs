@@ -185,7 +185,8 @@ impl EndpointLimiter {
             .iter()
             .map(|route| {
                 limits.limit(*route).map(|l| Gate {
-                    window: (!l.per.is_zero()).then(|| SlidingWindow::new(l.requests, l.per)),
+                    window: (!l.per.is_zero())
+                        .then(|| SlidingWindow::new(l.requests, l.per + transit_margin(l.per))),
                     in_flight: l
                         .max_concurrent
                         .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -200,6 +201,15 @@ impl EndpointLimiter {
         let Some(gate) = self.gates.get(route.index()).and_then(Option::as_ref) else {
             return Permit { _slot: None };
         };
+        // The in-flight slot first, the window's after: a request sent as soon as its window
+        // slot comes counts in the server's window where it counts in ours. The other order
+        // let a request reserve its window slot, queue for an in-flight slot, and reach the
+        // server seconds later, inside a window the server had already filled: a 429.
+        let slot = match &gate.in_flight {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            Some(sem) => Arc::clone(sem).acquire_owned().await.ok(),
+            None => None,
+        };
         if let Some(window) = &gate.window {
             let at = window.reserve(Instant::now());
             if at > Instant::now() {
@@ -211,13 +221,17 @@ impl EndpointLimiter {
                 tokio::time::sleep_until(at).await;
             }
         }
-        let slot = match &gate.in_flight {
-            // The semaphore is never closed, so acquiring only fails if it were.
-            Some(sem) => Arc::clone(sem).acquire_owned().await.ok(),
-            None => None,
-        };
         Permit { _slot: slot }
     }
+}
+
+/// What the limiter adds to a window: requests reach the server later than the limiter lets
+/// them go, and not equally late (a burst's first requests open connections; later ones reuse
+/// them). Counted from the grants, an exact window can let a request through while the
+/// server's window, counted from arrivals, still holds a late arrival of the previous burst: a
+/// 429. A window 1/20 longer (0.5 s of 10 s) leaves room for that spread.
+fn transit_margin(per: Duration) -> Duration {
+    per / 20
 }
 
 /// An exact sliding-window log: at most `limit` grants in any window of length `per`.
@@ -349,7 +363,8 @@ mod tests {
             when.push(t.await.unwrap());
         }
         when.sort();
-        assert_eq!(when, [0, 0, 10, 10, 20].map(secs));
+        let window = secs(10) + transit_margin(secs(10));
+        assert_eq!(when, [secs(0), secs(0), window, window, window * 2]);
         // Unlimited routes never wait.
         let before = Instant::now();
         let _p = limiter.acquire(Route::Run).await;
@@ -377,6 +392,39 @@ mod tests {
         let released = Instant::now();
         drop(first);
         assert_eq!(second.await.unwrap(), released);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_queued_for_an_in_flight_slot_counts_when_it_is_sent() {
+        // 2 per 10 s, 1 in flight. B queues behind A (held 12 s); had B taken its window slot
+        // while queued (at 0), C and D could follow at once and three requests would reach the
+        // server within 0.2 s.
+        let limits = RateLimits::disabled().with_limit(
+            Route::Run,
+            Some(RouteLimit::new(2, secs(10)).with_max_concurrent(1)),
+        );
+        let limiter = Arc::new(EndpointLimiter::new(&limits));
+        let t0 = Instant::now();
+        let a = limiter.acquire(Route::Run).await;
+        let l2 = Arc::clone(&limiter);
+        let b = tokio::spawn(async move {
+            let permit = l2.acquire(Route::Run).await;
+            (Instant::now() - t0, permit)
+        });
+        tokio::time::sleep(secs(12)).await;
+        drop(a);
+        let (b_at, b_permit) = b.await.unwrap();
+        assert_eq!(b_at, secs(12));
+        drop(b_permit);
+        let c = limiter.acquire(Route::Run).await;
+        assert_eq!(Instant::now() - t0, secs(12), "C: the window holds only B");
+        drop(c);
+        let _d = limiter.acquire(Route::Run).await;
+        assert_eq!(
+            Instant::now() - t0,
+            secs(22) + transit_margin(secs(10)),
+            "D: B and C fill the window"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -409,6 +457,9 @@ mod tests {
             .max()
             .unwrap();
         assert_eq!(max_in_window, 2000);
-        assert_eq!(*when.last().unwrap(), secs(20));
+        assert_eq!(
+            *when.last().unwrap(),
+            (secs(10) + transit_margin(secs(10))) * 2
+        );
     }
 }

@@ -100,8 +100,9 @@ impl HttpClient {
     /// refuses), so that the error comes where every other error of the request does.
     ///
     /// ```
-    /// # async fn f(client: runpod_transport::HttpClient) {
-    /// use runpod_transport::{Error, Method};
+    /// # use runpod_transport::__runpod as runpod;
+    /// # async fn f(client: runpod::transport::HttpClient) {
+    /// use runpod::transport::{Error, Method};
     /// let err = client
     ///     .invalid_request(Method::GET, Error::invalid_input("bad id"))
     ///     .send()

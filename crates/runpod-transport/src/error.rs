@@ -722,7 +722,8 @@ impl Error {
     /// The request that failed: its method and path (never the query).
     ///
     /// ```
-    /// let e = runpod_transport::Error::invalid_input("x");
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::Error::invalid_input("x");
     /// assert_eq!(e.request(), None);
     /// ```
     pub fn request(&self) -> Option<(&Method, &str)> {
@@ -779,7 +780,8 @@ impl Error {
     /// when it said.
     ///
     /// ```
-    /// let e = runpod_transport::from_value::<Vec<u32>>(serde_json::json!([1, "x"])).unwrap_err();
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::transport::from_value::<Vec<u32>>(serde_json::json!([1, "x"])).unwrap_err();
     /// assert_eq!((e.json_path(), e.expected()), (Some("[1]"), Some("u32")));
     /// ```
     pub fn expected(&self) -> Option<&str> {
@@ -793,7 +795,8 @@ impl Error {
     /// string "x", expected u32`, ``missing field `prompt` ``.
     ///
     /// ```
-    /// let e = runpod_transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::transport::from_value::<u32>(serde_json::json!("x")).unwrap_err();
     /// assert_eq!(e.decode_reason(), Some("invalid type: string \"x\", expected u32"));
     /// ```
     pub fn decode_reason(&self) -> Option<&str> {
@@ -825,7 +828,8 @@ impl Error {
     /// The status a job ended with (job outcomes only).
     ///
     /// ```
-    /// use runpod_transport::{Error, JobStatus};
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::transport::{Error, JobStatus};
     /// let e = Error::job_ended("j", "CANCELLED", None);
     /// assert_eq!(e.job_status(), Some(&JobStatus::Cancelled));
     /// ```
@@ -848,8 +852,9 @@ impl Error {
     /// worker's error document, else the string the worker sent or its JSON.
     ///
     /// ```
+    /// # use runpod_transport::__runpod as runpod;
     /// use serde_json::json;
-    /// let e = runpod_transport::Error::job_ended(
+    /// let e = runpod::transport::Error::job_ended(
     ///     "j",
     ///     "FAILED",
     ///     Some(json!({"error_type": "InvalidInput", "error_message": "missing field prompt"})),
@@ -1233,8 +1238,9 @@ fn decode_detail(what: &'static str, err: &serde_json::Error, body: &[u8]) -> De
 /// A duration for people: `250 ms`, `1 s`, `1.5 s`, `2 min 5 s`, `1 h 30 min`.
 ///
 /// ```
+/// # use runpod_transport::__runpod as runpod;
 /// use std::time::Duration;
-/// use runpod_transport::HumanDuration;
+/// use runpod::transport::HumanDuration;
 ///
 /// let show = |ms| HumanDuration(Duration::from_millis(ms)).to_string();
 /// assert_eq!(show(250), "250 ms");

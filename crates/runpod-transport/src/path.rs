@@ -9,7 +9,8 @@
 //! decodes the path before routing resolves those too.
 //!
 //! ```
-//! use runpod_transport::path;
+//! # use runpod_transport::__runpod as runpod;
+//! use runpod::transport::path;
 //!
 //! assert_eq!(path::segment("job-1").unwrap(), "job-1");
 //! assert_eq!(path::segment("a/b c").unwrap(), "a%2Fb%20c");

@@ -7,6 +7,8 @@ mod client_api;
 mod faults;
 mod inline;
 mod lifecycle;
+mod long_polls;
+mod rate_limits;
 mod rest_v2;
 mod server_api;
 mod stream;

@@ -9,6 +9,7 @@ mod keyless;
 mod live;
 mod local;
 mod path_ids;
+mod long_polls;
 mod rate_limits;
 mod routes;
 mod short_timeouts;

@@ -4,7 +4,7 @@ use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use httpmock::MockServer;
-use runpod_serverless::{Config, RateLimits, Route, RouteLimit, ServerlessClient};
+use runpod_serverless::{Config, RateLimits, Route, RouteLimit, ServerlessClient, WaitStrategy};
 
 use crate::support::{EP, config, fast_poll, job, status_answers};
 
@@ -44,7 +44,8 @@ async fn waits_go_through_the_limiter_too() {
     let job = || {
         ServerlessClient::builder()
             .with_config(config(&server))
-            .with_poll_policy(fast_poll())
+            // Polling: long polls through the limiter are checked in `long_polls`.
+            .with_poll_policy(fast_poll().with_wait_strategy(WaitStrategy::Poll))
             .with_rate_limits(
                 RateLimits::disabled().with_limit(Route::Status, Some(RouteLimit::new(2, window))),
             )
