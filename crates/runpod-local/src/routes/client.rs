@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{Params, read_json_object};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
+use crate::limits::Charge;
 use crate::store::Store;
 use crate::wire::{HealthResponse, JobRequest, JobState, PurgeQueueResponse};
 
@@ -20,8 +21,8 @@ pub(super) async fn run(
     Path(endpoint): Path<String>,
     body: Body,
 ) -> Reply<JobState> {
-    let request = job_request(body, RUN_BODY_LIMIT).await?;
-    Ok(Json(store.submit(&endpoint, request, false)))
+    let (request, charge) = job_request(&store, body, RUN_BODY_LIMIT).await?;
+    Ok(Json(store.submit(&endpoint, request, charge, false)?))
 }
 
 pub(super) async fn run_sync(
@@ -31,8 +32,8 @@ pub(super) async fn run_sync(
     body: Body,
 ) -> Reply<JobState> {
     let wait = params.sync_wait()?;
-    let request = job_request(body, RUNSYNC_BODY_LIMIT).await?;
-    let queued = store.submit(&endpoint, request, true);
+    let (request, charge) = job_request(&store, body, RUNSYNC_BODY_LIMIT).await?;
+    let queued = store.submit(&endpoint, request, charge, true)?;
     store
         .wait_terminal(&endpoint, &queued.id, wait)
         .await
@@ -111,14 +112,23 @@ pub(super) async fn purge_queue(
     })
 }
 
-/// A `/run` or `/runsync` body: a JSON object with an `input`, and a sane policy.
-async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
-    let map = read_json_object(body, limit).await?;
+/// A `/run` or `/runsync` body: a JSON object with an `input`, a sane policy and a webhook the
+/// server may call; with the bytes it holds, charged against the stored-bytes limit.
+async fn job_request(
+    store: &Store,
+    body: Body,
+    limit: usize,
+) -> Result<(JobRequest, Charge), ApiError> {
+    let config = store.config();
+    let (map, size) = read_json_object(body, limit, config.limits.read_timeout).await?;
     if !map.contains_key("input") {
         return Err(ApiError::bad_request("job request has no `input` field"));
     }
     let request: JobRequest = serde_json::from_value(Value::Object(map))
         .map_err(|error| ApiError::bad_request(format!("invalid job request: {error}")))?;
+    if let Some(url) = &request.webhook {
+        crate::webhook::check(url, &config.webhook_hosts).map_err(ApiError::bad_request)?;
+    }
     if let Some(policy) = &request.policy {
         for (name, value) in [
             ("executionTimeout", policy.execution_timeout),
@@ -131,5 +141,5 @@ async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
             }
         }
     }
-    Ok(request)
+    Ok((request, store.ledger().charge(size)?))
 }

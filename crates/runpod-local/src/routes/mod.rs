@@ -45,6 +45,10 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_client_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            crate::limits::check_ids,
         ));
     let worker_routes = Router::new()
         .route(
@@ -71,6 +75,10 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_worker_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            crate::limits::check_ids,
         ));
     client_routes
         .merge(worker_routes)
@@ -180,11 +188,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 /// Reads the whole body, whatever its content type says (the Python worker labels JSON as
-/// `application/x-www-form-urlencoded`), refusing more than `limit` bytes with 413.
-async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// `application/x-www-form-urlencoded`), refusing more than `limit` bytes with 413 and a body
+/// not received within `timeout` with 408.
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8>, ApiError> {
     if body.size_hint().lower() > limit as u64 {
         return Err(ApiError::payload_too_large(limit));
     }
+    tokio::time::timeout(timeout, read_body_frames(body, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body was not received within {} s",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        })
+}
+
+async fn read_body_frames(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
@@ -198,11 +221,15 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// The body as a JSON object.
-async fn read_json_object(body: Body, limit: usize) -> Result<Map<String, Value>, ApiError> {
-    let bytes = read_body(body, limit).await?;
+/// The body as a JSON object, with its size in bytes.
+async fn read_json_object(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Map<String, Value>, usize), ApiError> {
+    let bytes = read_body(body, limit, timeout).await?;
     match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok((map, bytes.len())),
         Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
         Err(error) if bytes.is_empty() => Err(ApiError::bad_request(format!(
             "request body is empty; expected a JSON object ({error})"

@@ -57,8 +57,10 @@ pub(super) async fn job_done(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let result = read_json_object(body, WORKER_BODY_LIMIT).await?;
-    store.report(&endpoint, &worker, &job_id, result)?;
+    let timeout = store.config().limits.read_timeout;
+    let (result, size) = read_json_object(body, WORKER_BODY_LIMIT, timeout).await?;
+    let charge = store.ledger().charge(size)?;
+    store.report(&endpoint, &worker, &job_id, result, charge)?;
     Ok(Json(json!({})))
 }
 
@@ -67,8 +69,11 @@ pub(super) async fn job_stream(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let chunk = read_json_object(body, WORKER_BODY_LIMIT).await?;
-    store.append_chunk(&endpoint, &worker, &job_id, chunk)?;
+    let limits = &store.config().limits;
+    let (chunk, size) =
+        read_json_object(body, limits.stream_chunk_bytes, limits.read_timeout).await?;
+    let charge = store.ledger().charge(size)?;
+    store.append_chunk(&endpoint, &worker, &job_id, chunk, charge)?;
     Ok(Json(json!({})))
 }
 

@@ -21,6 +21,7 @@ use self::job::Job;
 use self::timers::{TimerKind, Timers};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits::{Charge, Ledger};
 use crate::webhook::{self, Delivery};
 use crate::wire::{
     HealthJobs, HealthResponse, HealthWorkers, JobRequest, JobState, JobStatus, StreamResponse,
@@ -34,6 +35,8 @@ pub(crate) struct Store {
     config: Arc<Config>,
     reaper_wake: Notify,
     shutdown: CancellationToken,
+    /// Bytes of stored inputs, results and chunks (`Limits::stored_bytes`).
+    ledger: Arc<Ledger>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,20 @@ struct Endpoint {
     work_available: Arc<Notify>,
     /// The in-process handler's take loop runs for this endpoint.
     inline_worker: bool,
+}
+
+impl Endpoint {
+    /// Jobs waiting in the queue. The queue may hold stale ids (cancelled or expired jobs,
+    /// skipped by takers); they are dropped here first, which costs a pass over the queue only
+    /// when it looks full.
+    fn queued(&mut self) -> usize {
+        let jobs = &self.jobs;
+        self.queue.retain(|id| {
+            jobs.get(id)
+                .is_some_and(|job| job.status == JobStatus::InQueue)
+        });
+        self.queue.len()
+    }
 }
 
 /// How long after a take a heartbeat must list the job; see [`Store::ping`].
@@ -93,6 +110,7 @@ impl Store {
     pub(crate) fn new(config: Arc<Config>, shutdown: CancellationToken) -> Self {
         Self {
             state: Mutex::new(State::default()),
+            ledger: Ledger::new(config.limits.stored_bytes),
             config,
             reaper_wake: Notify::new(),
             shutdown,
@@ -101,6 +119,10 @@ impl Store {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -171,16 +193,24 @@ impl Store {
 
     // ---- client side ------------------------------------------------------------------------
 
-    /// Queues a job (`/run`, or `/runsync` when `sync`). With an in-process handler, the
-    /// endpoint's first job starts its take loop.
+    /// Queues a job (`/run`, or `/runsync` when `sync`), holding `charge` for its input. With an
+    /// in-process handler, the endpoint's first job starts its take loop. A full queue answers
+    /// 429.
     pub(crate) fn submit(
         self: &Arc<Self>,
         endpoint: &str,
         request: JobRequest,
+        charge: Charge,
         sync: bool,
-    ) -> JobState {
+    ) -> Result<JobState, ApiError> {
         let config = &self.config;
         let (reply, start_inline) = self.with_state(|state, now| {
+            let limit = config.limits.queued_jobs_per_endpoint;
+            if let Some(ep) = state.endpoints.get_mut(endpoint)
+                && ep.queue.len() >= limit
+            {
+                crate::limits::check_queue(ep.queued(), limit)?;
+            }
             let policy = request.policy.as_ref();
             let execution_timeout = policy
                 .and_then(|p| p.execution_timeout)
@@ -189,7 +219,15 @@ impl Store {
                 .and_then(|p| p.ttl)
                 .map_or(config.default_ttl, millis_to_duration);
             let id = new_job_id(sync);
-            let job = Job::new(id.clone(), request, sync, execution_timeout, ttl, now);
+            let job = Job::new(
+                id.clone(),
+                request,
+                charge,
+                sync,
+                execution_timeout,
+                ttl,
+                now,
+            );
             state
                 .timers
                 .push(job.ttl_deadline, endpoint, &id, TimerKind::Ttl);
@@ -201,12 +239,12 @@ impl Store {
             let start_inline =
                 config.inline_handler.is_some() && !std::mem::replace(&mut ep.inline_worker, true);
             tracing::debug!(endpoint, job = %reply.id, "job queued");
-            (reply, start_inline)
-        });
+            Ok((reply, start_inline))
+        })?;
         if let (true, Some(handler)) = (start_inline, &config.inline_handler) {
             crate::inline::serve_endpoint(Arc::clone(self), handler.clone(), endpoint.to_owned());
         }
-        reply
+        Ok(reply)
     }
 
     pub(crate) fn status(&self, endpoint: &str, job_id: &str) -> Option<JobState> {
@@ -436,13 +474,15 @@ impl Store {
         .unwrap_or_default()
     }
 
-    /// job-done: a final result, or a progress update when `status` is IN_PROGRESS.
+    /// job-done: a final result, or a progress update when `status` is IN_PROGRESS; `charge`
+    /// holds its bytes for as long as the job keeps it.
     pub(crate) fn report(
         &self,
         endpoint: &str,
         worker: &str,
         job_id: &str,
         body: Map<String, Value>,
+        charge: Charge,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -456,6 +496,7 @@ impl Store {
                 .get("status")
                 .and_then(Value::as_str)
                 .map(JobStatus::from);
+            job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
                 job.output = body.get("output").cloned();
                 job.changed.notify_waiters();
@@ -494,6 +535,7 @@ impl Store {
         worker: &str,
         job_id: &str,
         chunk: Map<String, Value>,
+        charge: Charge,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -502,7 +544,7 @@ impl Store {
                 .endpoints
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
-            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(Value::Object(chunk));
+            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(Value::Object(chunk), charge);
             Ok(())
         })
     }
@@ -873,7 +915,11 @@ fn settle(
     job.expires_at = Some(at);
     timers.push(at, endpoint, &job.id, TimerKind::Retention);
     if let Some(url) = &job.webhook {
-        outbox.push(Delivery::new(url.clone(), &job.state()));
+        outbox.push(Delivery::new(
+            url.clone(),
+            &job.state(),
+            config.webhook_hosts.clone(),
+        ));
     }
 }
 
