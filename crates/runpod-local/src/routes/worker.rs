@@ -82,7 +82,8 @@ pub(super) async fn ping(
     Path((endpoint, worker)): Path<(String, String)>,
     params: Params,
 ) -> Json<Value> {
-    if params.get("status") == Some("unhealthy") {
+    let unhealthy = params.get("status") == Some("unhealthy");
+    if unhealthy {
         tracing::warn!(
             endpoint,
             worker,
@@ -100,7 +101,7 @@ pub(super) async fn ping(
                 .collect()
         })
         .unwrap_or_default();
-    store.ping(&endpoint, &worker, &reported);
+    store.ping(&endpoint, &worker, &reported, unhealthy);
     Json(json!({"status": "pong"}))
 }
 

@@ -90,6 +90,9 @@ struct Worker {
     /// The worker has listed its jobs in a heartbeat (`?job_id=`), so a heartbeat that leaves
     /// a job out means the worker no longer has it.
     reports_jobs: bool,
+    /// The worker's last heartbeat reported a failed fitness check or start-up
+    /// (`status=unhealthy`); counted as unhealthy in `/health` until a plain heartbeat.
+    unhealthy: bool,
 }
 
 impl Worker {
@@ -102,6 +105,7 @@ impl Worker {
             pending_stops: Vec::new(),
             stop_notify: Arc::new(Notify::new()),
             heartbeat_armed: false,
+            unhealthy: false,
         }
     }
 }
@@ -394,7 +398,7 @@ impl Store {
         let state = self.lock();
         let (mut completed, mut failed, mut in_progress, mut in_queue, mut retried) =
             (0, 0, 0, 0, 0);
-        let (mut idle, mut running) = (0, 0);
+        let (mut idle, mut running, mut unhealthy) = (0, 0, 0);
         if let Some(ep) = state.endpoints.get(endpoint) {
             for job in ep.jobs.values() {
                 match job.status {
@@ -409,7 +413,9 @@ impl Store {
                 }
             }
             for worker in ep.workers.values() {
-                if worker.held.is_empty() {
+                if worker.unhealthy {
+                    unhealthy += 1;
+                } else if worker.held.is_empty() {
                     idle += 1;
                 } else {
                     running += 1;
@@ -427,6 +433,9 @@ impl Store {
             workers: Some(HealthWorkers {
                 idle: Some(idle),
                 running: Some(running),
+                // Shown once a worker reported itself unhealthy (runpod-local's earlier answers
+                // had only idle and running).
+                unhealthy: (unhealthy > 0).then_some(unhealthy),
                 ..Default::default()
             }),
         }
@@ -560,7 +569,7 @@ impl Store {
     /// container restart keeps `RUNPOD_POD_ID`): it is queued again, counted as a retry, exactly
     /// as when a worker's heartbeats stop. Only workers that have listed jobs before are judged
     /// this way, so a worker that never reports its jobs is not misread as holding none.
-    pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str]) {
+    pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str], unhealthy: bool) {
         let config = &self.config;
         self.with_state(|state, now| {
             state.touch_worker(endpoint, worker, now, config);
@@ -570,6 +579,7 @@ impl Store {
             let Some(w) = ep.workers.get_mut(worker) else {
                 return;
             };
+            w.unhealthy = unhealthy;
             w.reports_jobs |= !reported.is_empty();
             if w.reports_jobs {
                 // A heartbeat sent just before a take can arrive just after it.
