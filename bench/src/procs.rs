@@ -182,8 +182,19 @@ impl ServerProc {
         retention: Duration,
         echo: Option<Duration>,
     ) -> Result<Self> {
+        Self::start_with(api_key, hold, retention, echo, &[]).await
+    }
+
+    /// [`start`](Self::start) with more `serve` flags (`--no-limits`).
+    pub(crate) async fn start_with(
+        api_key: &str,
+        hold: Duration,
+        retention: Duration,
+        echo: Option<Duration>,
+        flags: &[&str],
+    ) -> Result<Self> {
         let mut cmd = Command::new(this_exe()?);
-        cmd.arg("serve");
+        cmd.arg("serve").args(flags);
         if let Some(work) = echo {
             cmd.arg("--echo")
                 .arg("--echo-work-ms")

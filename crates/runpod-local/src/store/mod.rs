@@ -756,6 +756,32 @@ impl State {
         taken
     }
 
+    /// Drops timers whose subject is gone or has moved on (a job expired or finished long ago
+    /// leaves its ttl and execution-timeout entries behind).
+    fn compact_timers(&mut self) {
+        let endpoints = &self.endpoints;
+        let before = self.timers.len();
+        self.timers.compact(|timer| {
+            let Some(ep) = endpoints.get(&timer.endpoint) else {
+                return false;
+            };
+            if timer.kind == TimerKind::Heartbeat {
+                return ep.workers.contains_key(&timer.subject);
+            }
+            let Some(job) = ep.jobs.get(&timer.subject) else {
+                return false;
+            };
+            match timer.kind {
+                TimerKind::ExecutionTimeout { attempt } => {
+                    job.status == JobStatus::InProgress && job.attempt == attempt
+                }
+                TimerKind::Retention => job.expires_at.is_some(),
+                TimerKind::Ttl | TimerKind::Heartbeat => true,
+            }
+        });
+        tracing::debug!(before, after = self.timers.len(), "timers compacted");
+    }
+
     /// Fires every due deadline; returns the next one.
     fn fire_due(&mut self, now: Instant, config: &Config) -> Option<Instant> {
         while let Some(timer) = self.timers.pop_due(now) {
@@ -768,6 +794,9 @@ impl State {
                 TimerKind::Ttl => self.expire_ttl(endpoint, subject, now),
                 TimerKind::Retention => self.expire_result(endpoint, subject, now),
             }
+        }
+        if self.timers.needs_compaction() {
+            self.compact_timers();
         }
         self.timers.next_deadline()
     }
@@ -953,5 +982,42 @@ fn new_job_id(sync: bool) -> String {
         format!("sync-{uuid}-u1")
     } else {
         format!("{uuid}-u1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn timers_of_jobs_that_are_gone_do_not_pile_up() {
+        let config = Config {
+            result_retention: Duration::from_millis(1),
+            ..Config::default()
+        };
+        let store = Arc::new(Store::new(Arc::new(config), CancellationToken::new()));
+        let config = store.config.clone();
+        let request = || JobRequest {
+            input: Value::from(1),
+            ..Default::default()
+        };
+        for _ in 0..3_000 {
+            let job = store
+                .submit("ep", request(), Charge::default(), false)
+                .unwrap();
+            store.with_state(|state, now| state.take_jobs("ep", "w", 1, now, &config));
+            let mut body = Map::new();
+            body.insert("output".to_owned(), Value::from(2));
+            store
+                .report("ep", "w", &job.id, body, Charge::default())
+                .unwrap();
+        }
+        let mut state = store.lock();
+        // ttl, execution timeout and retention per job, and the worker's heartbeat.
+        assert_eq!(state.timers.len(), 9_001);
+        state.fire_due(Instant::now() + Duration::from_secs(1), &config);
+        assert!(state.endpoints["ep"].jobs.is_empty(), "results expired");
+        // The worker's heartbeat entry stays; the jobs' ttl and execution timeouts went.
+        assert_eq!(state.timers.len(), 1);
     }
 }
