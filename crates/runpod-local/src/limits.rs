@@ -89,7 +89,8 @@ impl Limits {
         self
     }
 
-    /// Time a client has to send a request's headers (the connection is closed after it) and,
+    /// Time a client has to send a request's headers (the connection is closed after it; a
+    /// keep-alive connection idle for as long is closed too, as by a keep-alive timeout) and,
     /// separately, its body (answered 408).
     #[must_use]
     pub fn read_timeout(mut self, timeout: Duration) -> Self {

@@ -306,3 +306,17 @@ async fn slow_clients_are_cut_off_after_the_read_timeout() {
     // Everyone else is served meanwhile.
     assert_eq!(h.health().await["jobs"]["inQueue"], 0);
 }
+
+#[tokio::test]
+async fn a_pooled_client_keeps_working_across_idle_gaps_longer_than_the_read_timeout() {
+    // The header timeout also ends a keep-alive connection left idle for longer (as a server's
+    // keep-alive timeout does); clients see the close and open a new connection.
+    let h =
+        Harness::with(hold().limits(Limits::default().read_timeout(Duration::from_millis(200))))
+            .await;
+    for n in 0..3 {
+        let id = h.run(json!(n)).await;
+        assert_eq!(h.job(&id).await["status"], "IN_QUEUE");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
