@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::Result;
-use crate::measure::{Latencies, machine_line, mb, rate};
+use crate::measure::{Latencies, current_rss_kib, machine_line, mb, rate};
 use crate::procs::ServerProc;
 use crate::raw::{self, InstantWorker, Target};
 use crate::report::{Table, num, say};
@@ -35,6 +35,13 @@ pub(crate) struct Args {
     /// Time limit of each phase, in seconds.
     #[arg(long, default_value_t = 60)]
     max_secs: u64,
+    /// Jobs left queued, then run and retained, to measure runpod-local's memory per job
+    /// (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    memory_jobs: u64,
+    /// Only the run with default limits (skip the comparison with every limit out of reach).
+    #[arg(long)]
+    limits_only: bool,
 }
 
 /// `requests` status reads of one job with `concurrency` in flight; returns (done, elapsed, latencies).
@@ -76,21 +83,23 @@ async fn status_load(
     (ok, start.elapsed(), all)
 }
 
-pub(crate) async fn run(args: Args) -> Result<()> {
-    let server = ServerProc::start(
+/// Runs both loads against one server; `label` names its limits in the table.
+async fn load_rows(
+    args: &Args,
+    label: &str,
+    no_limits: bool,
+) -> Result<(Vec<Vec<String>>, Option<u64>, Option<Memory>)> {
+    let flags: &[&str] = if no_limits { &["--no-limits"] } else { &[] };
+    let server = ServerProc::start_with(
         API_KEY,
         Duration::from_secs(1),
         Duration::from_secs(60),
         None,
+        flags,
     )
     .await?;
     let http = raw::http()?;
     let limit = Duration::from_secs(args.max_secs);
-    say(format!("# bench local — {}", machine_line()));
-    say(format!(
-        "# runpod-local in its own process; raw reqwest load generator in the bench process, {} requests in flight",
-        args.concurrency
-    ));
 
     let status_target = Target {
         base_url: server.base_url().to_owned(),
@@ -98,7 +107,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         api_key: API_KEY.to_owned(),
     };
     let id = raw::submit(&http, &status_target, &json!({ "echo": 1 })).await?;
-    say("running GET /status ...");
+    say(format!("[{label}] running GET /status ..."));
     // Warm-up: open the connections.
     status_load(&http, &status_target, &id, 2_000, args.concurrency, limit).await;
     let (reads, read_time, mut lat) = status_load(
@@ -111,7 +120,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     )
     .await;
 
-    say("running run -> take -> done ...");
+    say(format!("[{label}] running run -> take -> done ..."));
     let cycle_target = Target {
         endpoint: "local-cycle".to_owned(),
         ..status_target.clone()
@@ -129,15 +138,96 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     let cycle_time = start.elapsed();
     let cycled = worker.done();
     worker.stop().await;
-    let server_rss = server.stop().await;
     if !matches!(submitted, Ok(Ok(()))) || !all_done {
         say(format!(
             "  run -> take -> done stopped early: {cycled} of {} jobs",
             args.jobs
         ));
     }
+    let memory = if no_limits || args.memory_jobs == 0 {
+        None
+    } else {
+        say(format!("[{label}] measuring memory per job ..."));
+        Some(memory_per_job(&http, &server, &status_target, args, limit).await?)
+    };
+    let server_rss = server.stop().await;
+    let rows = vec![
+        vec![
+            label.to_owned(),
+            "GET /status (one job)".to_owned(),
+            reads.to_string(),
+            num(Some(read_time.as_secs_f64()), 2),
+            num(Some(rate(reads, read_time)), 0),
+            num(lat.percentile_ms(50.0), 2),
+            num(lat.percentile_ms(99.0), 2),
+        ],
+        vec![
+            label.to_owned(),
+            "jobs run -> take -> done".to_owned(),
+            cycled.to_string(),
+            num(Some(cycle_time.as_secs_f64()), 2),
+            num(Some(rate(cycled, cycle_time)), 0),
+            "-".to_owned(),
+            "-".to_owned(),
+        ],
+    ];
+    Ok((rows, server_rss, memory))
+}
 
+/// Bytes of server RSS per small job, queued and finished (retained).
+struct Memory {
+    jobs: u64,
+    per_queued: f64,
+    per_finished: f64,
+}
+
+/// `memory_jobs` small jobs left queued on one endpoint, then as many run to the end (and kept
+/// for the result retention) on another; the server's RSS growth divided by the count.
+/// Measured after the loads above, so connections and allocator pools are already warm.
+async fn memory_per_job(
+    http: &reqwest::Client,
+    server: &ServerProc,
+    base: &Target,
+    args: &Args,
+    limit: Duration,
+) -> Result<Memory> {
+    let rss = || current_rss_kib(server.pid()).ok_or("cannot read the server's RSS");
+    let jobs = args.memory_jobs;
+    let queued = Target {
+        endpoint: "local-memory-queued".to_owned(),
+        ..base.clone()
+    };
+    let before = rss()?;
+    raw::fill_queue(http, &queued, jobs, args.concurrency).await?;
+    let with_queued = rss()?;
+    let finished = Target {
+        endpoint: "local-memory-finished".to_owned(),
+        ..base.clone()
+    };
+    let worker = InstantWorker::start(http, &finished, args.worker_loops, 64, Duration::ZERO);
+    raw::fill_queue(http, &finished, jobs, args.concurrency).await?;
+    let all_done = worker.wait_done(jobs, limit).await;
+    worker.stop().await;
+    if !all_done {
+        return Err("the memory run did not finish its jobs".into());
+    }
+    let with_finished = rss()?;
+    let per = |grown: u64| (grown as f64) * 1024.0 / (jobs as f64);
+    Ok(Memory {
+        jobs,
+        per_queued: per(with_queued.saturating_sub(before)),
+        per_finished: per(with_finished.saturating_sub(with_queued)),
+    })
+}
+
+pub(crate) async fn run(args: Args) -> Result<()> {
+    say(format!("# bench local — {}", machine_line()));
+    say(format!(
+        "# runpod-local in its own process; raw reqwest load generator in the bench process, {} requests in flight",
+        args.concurrency
+    ));
     let mut table = Table::new(&[
+        "limits",
         "measure",
         "count",
         "time s",
@@ -145,27 +235,38 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         "p50 ms",
         "p99 ms",
     ]);
-    table.row(vec![
-        "GET /status (one job)".to_owned(),
-        reads.to_string(),
-        num(Some(read_time.as_secs_f64()), 2),
-        num(Some(rate(reads, read_time)), 0),
-        num(lat.percentile_ms(50.0), 2),
-        num(lat.percentile_ms(99.0), 2),
-    ]);
-    table.row(vec![
-        "jobs run -> take -> done".to_owned(),
-        cycled.to_string(),
-        num(Some(cycle_time.as_secs_f64()), 2),
-        num(Some(rate(cycled, cycle_time)), 0),
-        "-".to_owned(),
-        "-".to_owned(),
-    ]);
+    let mut rss_lines = Vec::new();
+    let mut memory = None;
+    // Default limits first, then every limit out of reach (the checks still run): the same
+    // loads, so that the limits' cost shows as a difference in throughput.
+    let runs: &[(&str, bool)] = if args.limits_only {
+        &[("default", false)]
+    } else {
+        &[("default", false), ("none", true)]
+    };
+    for &(label, no_limits) in runs {
+        let (rows, rss, mem) = load_rows(&args, label, no_limits).await?;
+        for row in rows {
+            table.row(row);
+        }
+        rss_lines.push(format!(
+            "runpod-local peak RSS ({label} limits): {} MB",
+            num(rss.map(mb), 1)
+        ));
+        memory = memory.or(mem);
+    }
     say("");
     say(table.render());
-    say(format!(
-        "runpod-local peak RSS: {} MB",
-        num(server_rss.map(mb), 1)
-    ));
+    for line in rss_lines {
+        say(line);
+    }
+    if let Some(m) = memory {
+        say(format!(
+            "runpod-local memory per small job ({} jobs each): {} bytes queued, {} bytes finished and retained (target <= 2048)",
+            m.jobs,
+            num(Some(m.per_queued), 0),
+            num(Some(m.per_finished), 0)
+        ));
+    }
     Ok(())
 }

@@ -17,6 +17,15 @@ pub(crate) fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Current resident set size (`VmRSS`, KiB) of `pid`; `None` when unreadable.
+pub(crate) fn current_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
 /// (clock ticks of 10 ms: Linux's `USER_HZ` is 100 on every mainstream architecture).
 pub(crate) fn cpu_time() -> Option<Duration> {

@@ -202,7 +202,8 @@ impl ServerProc {
         Self::start_with(api_key, hold, retention, Some(work), extra).await
     }
 
-    async fn start_with(
+    /// [`start`](Self::start) with more `serve` flags (`--no-limits`, `--stamp`).
+    pub(crate) async fn start_with(
         api_key: &str,
         hold: Duration,
         retention: Duration,

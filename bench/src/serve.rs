@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// Answer 429 beyond Runpod's documented per-endpoint rate limits.
     #[arg(long)]
     runpod_limits: bool,
+    /// Raise every runpod-local limit out of reach (the checks still run), to compare with the
+    /// default limits.
+    #[arg(long)]
+    no_limits: bool,
 }
 
 pub(crate) async fn run(args: Args) -> Result<()> {
@@ -46,6 +50,17 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .api_key(args.api_key)
         .hold_time(Duration::from_millis(args.hold_ms))
         .result_retention(Duration::from_millis(args.result_retention_ms));
+    if args.no_limits {
+        builder = builder.limits(
+            runpod_local::Limits::default()
+                .queued_jobs_per_endpoint(usize::MAX)
+                .stored_bytes(usize::MAX)
+                .id_length(usize::MAX)
+                .stream_chunk_bytes(usize::MAX)
+                .connections(tokio::sync::Semaphore::MAX_PERMITS)
+                .read_timeout(Duration::from_secs(24 * 60 * 60)),
+        );
+    }
     if args.runpod_limits {
         builder = builder.faults(runpod_local::FaultConfig::new().runpod_limits(true));
     }

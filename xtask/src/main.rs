@@ -4,11 +4,13 @@
 //! - `schema import <file> [--kind rest|graphql] [--origin TEXT]`: normalise an upstream spec into `schema/`.
 //! - `schema pin <path under schema/>`: record the sum of a hand-maintained schema file after review.
 //! - `tidy`: workspace conventions (lints, dependency layering, generated-file preambles).
+//! - `deny`: cargo-deny with the RustSec snapshot beside the repository, offline (`--live` online).
 //! - `test`: the README's test command (every test; the Python interop suite when python3 exists).
 
 mod admin_codegen;
 mod bench;
 mod codegen;
+mod deny;
 mod graphql_subset;
 mod release_binaries;
 mod schema;
@@ -34,6 +36,7 @@ commands:
                                     normalise an upstream spec into schema/ and record its sha256
   schema pin <path under schema/>   record the sha256 of a hand-maintained schema file
   tidy                              check workspace conventions
+  deny [--db DIR | --live]          cargo-deny: advisories (RustSec snapshot ../shared/advisory-db, offline), bans, licenses, sources
   test [-- <test args>]             run every test (the README's test command; adds the Python interop suite when python3 exists)";
 
 /// The workspace root (xtask lives one level below it).
@@ -74,6 +77,7 @@ fn run(args: &[String]) -> Result<()> {
         // BENCH-DISPATCH: a `bench` subcommand (xtask/src/bench/) is dispatched here.
         ["bench", rest @ ..] => bench::run(&root, rest),
         ["soak", rest @ ..] => soak::run(&root, rest),
+        ["deny", rest @ ..] => deny::run(&root, rest),
         _ => bail!("{USAGE}"),
     }
 }

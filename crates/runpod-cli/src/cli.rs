@@ -696,7 +696,7 @@ pub(crate) enum LocalCommand {
         long_about = "Serve a local endpoint (the client queue API and the worker protocol) until \
 Ctrl-C, like the `runpod-local` binary: it prints `listening on URL`, then the environment a worker \
 and clients need, as `export` lines. With --api-key (or RUNPOD_LOCAL_API_KEY) the server requires \
-that key."
+that key; a --host other than loopback requires a key unless --insecure-no-auth is given."
     )]
     Serve {
         /// Address to bind.
@@ -714,6 +714,24 @@ that key."
         /// Answer every job inside the server with its input as output (no worker needed).
         #[arg(long)]
         echo: bool,
+        /// Listen on a non-loopback --host without --api-key: anyone who can reach the server
+        /// can queue jobs, read every result and trigger webhooks. Logs a warning.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// A host (name or IP) webhooks may go to besides loopback; repeatable or
+        /// comma-separated. Webhooks go over http:// only; others are refused at /run with 400.
+        #[arg(
+            long = "allow-webhook-host",
+            value_name = "HOST",
+            value_delimiter = ','
+        )]
+        webhook_hosts: Vec<String>,
+        /// Jobs waiting per endpoint before /run answers 429 [default: 50000].
+        #[arg(long, value_name = "JOBS")]
+        max_queued_jobs: Option<usize>,
+        /// Connections served at once; more are answered 503 [default: 1024].
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
     },
 }
 

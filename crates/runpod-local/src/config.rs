@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::faults::FaultConfig;
 use crate::inline::InlineHandler;
+use crate::limits::Limits;
 
 /// Largest `/run` body Runpod accepts ("10 MB"; read as MiB).
 pub(crate) const RUN_BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -39,6 +40,11 @@ pub(crate) struct Config {
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) faults: FaultConfig,
     pub(crate) inline_handler: Option<InlineHandler>,
+    pub(crate) limits: Limits,
+    /// Listen beyond loopback without a key (see `exposure`).
+    pub(crate) insecure_no_auth: bool,
+    /// Hosts besides loopback that webhooks may go to.
+    pub(crate) webhook_hosts: std::sync::Arc<[String]>,
 }
 
 impl Default for Config {
@@ -53,6 +59,9 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(30),
             faults: FaultConfig::default(),
             inline_handler: None,
+            limits: Limits::default(),
+            insecure_no_auth: false,
+            webhook_hosts: std::sync::Arc::new([]),
         }
     }
 }
@@ -69,6 +78,9 @@ impl fmt::Debug for Config {
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("faults", &self.faults)
             .field("inline_handler", &self.inline_handler.is_some())
+            .field("limits", &self.limits)
+            .field("insecure_no_auth", &self.insecure_no_auth)
+            .field("webhook_hosts", &self.webhook_hosts)
             .finish()
     }
 }

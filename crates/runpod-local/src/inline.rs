@@ -15,6 +15,7 @@ use std::sync::Arc;
 use runpod_types::serverless::JobResult;
 use serde_json::Value;
 
+use crate::limits::Charge;
 use crate::store::Store;
 
 /// The worker id in-process handlers take jobs under.
@@ -70,8 +71,11 @@ pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint
                         Err(_) => return,
                     };
                     // A job cancelled, timed out or expired meanwhile refuses the result, as
-                    // it would a worker's.
-                    if let Err(error) = store.report(&endpoint, INLINE_WORKER, &job.id, body) {
+                    // it would a worker's. In-process results are the embedding program's own
+                    // and are not charged against the stored-bytes limit.
+                    if let Err(error) =
+                        store.report(&endpoint, INLINE_WORKER, &job.id, body, Charge::default())
+                    {
                         tracing::debug!(%endpoint, job = %job.id, ?error, "inline result refused");
                     }
                 });

@@ -28,14 +28,21 @@
 //! tested against real queue semantics in one process.
 //!
 //! Differences from the hosted service are deliberate and local: webhooks only go to loopback
-//! addresses, faulted requests are refused before they change anything, and a job whose ttl
-//! ends is deleted whatever its state.
+//! addresses (and hosts allowed with [`ServerBuilder::allow_webhook_hosts`]) over http, faulted
+//! requests are refused before they change anything, and a job whose ttl ends is deleted
+//! whatever its state.
+//!
+//! Exposure: a server listening beyond loopback refuses to start without an API key unless
+//! [`ServerBuilder::insecure_no_auth`] says otherwise, and [`Limits`] bound what one client can
+//! make it hold (queued jobs, stored bytes, id sizes, stream chunks, connections, slow sends).
 
 mod config;
 mod error;
+mod exposure;
 mod faults;
 mod inline;
 mod rate_limits;
+mod limits;
 pub mod rest_v2;
 mod routes;
 mod server;
@@ -43,6 +50,7 @@ mod store;
 mod webhook;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
+pub use limits::{Limits, parse_size};
 pub use server::{RunningServer, Server, ServerBuilder};
 
 /// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use runpod_local::{FaultConfig, RunningServer, Server, ServerBuilder, parse_duration};
+use runpod_local::{
+    FaultConfig, Limits, RunningServer, Server, ServerBuilder, parse_duration, parse_size,
+};
 use tracing_subscriber::EnvFilter;
 
 /// A local Runpod serverless endpoint (client queue API + worker protocol).
@@ -25,8 +27,48 @@ struct Cli {
     port: u16,
 
     /// Require this key: clients send `Authorization: Bearer KEY`, workers the raw key.
+    /// Required when --host is not a loopback address (unless --insecure-no-auth).
     #[arg(long, env = "RUNPOD_LOCAL_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+
+    /// Listen on a non-loopback --host without --api-key: anyone who can reach the server can
+    /// queue jobs, read every result and trigger webhooks. Logs a warning.
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// A host (name or IP) webhooks may go to besides loopback; repeatable or comma-separated.
+    /// Webhooks are sent over http:// only; others are refused at /run with 400.
+    #[arg(
+        long = "allow-webhook-host",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    webhook_hosts: Vec<String>,
+
+    /// Jobs waiting per endpoint before /run answers 429 [default: 50000].
+    #[arg(long, value_name = "JOBS")]
+    max_queued_jobs: Option<usize>,
+
+    /// Bytes of job inputs, results and stream chunks kept (e.g. 512M) before posts answer 507
+    /// [default: 1G].
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    max_stored_bytes: Option<usize>,
+
+    /// Longest endpoint, job or worker id (ASCII letters, digits, `-`, `_`, `.`) [default: 64].
+    #[arg(long, value_name = "CHARS")]
+    max_id_length: Option<usize>,
+
+    /// Largest job-stream post (e.g. 1M) [default: 1M].
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    max_stream_chunk: Option<usize>,
+
+    /// Connections served at once; more are answered 503 [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Time a client has to send its request headers, and then its body [default: 30s].
+    #[arg(long, value_name = "TIME", value_parser = duration)]
+    read_timeout: Option<Duration>,
 
     /// How long finished /run results stay readable [default: 30m].
     #[arg(long, value_parser = duration)]
@@ -79,6 +121,34 @@ struct Cli {
     log_level: String,
 }
 
+fn size(value: &str) -> Result<usize, String> {
+    parse_size(value)
+}
+
+/// The limits the flags set, over the defaults.
+fn limits(cli: &Cli) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(jobs) = cli.max_queued_jobs {
+        limits = limits.queued_jobs_per_endpoint(jobs);
+    }
+    if let Some(bytes) = cli.max_stored_bytes {
+        limits = limits.stored_bytes(bytes);
+    }
+    if let Some(chars) = cli.max_id_length {
+        limits = limits.id_length(chars);
+    }
+    if let Some(bytes) = cli.max_stream_chunk {
+        limits = limits.stream_chunk_bytes(bytes);
+    }
+    if let Some(connections) = cli.max_connections {
+        limits = limits.connections(connections);
+    }
+    if let Some(timeout) = cli.read_timeout {
+        limits = limits.read_timeout(timeout);
+    }
+    limits
+}
+
 fn duration(value: &str) -> Result<Duration, String> {
     parse_duration(value).map_err(|e| e.to_string())
 }
@@ -105,6 +175,9 @@ async fn main() -> ExitCode {
     }
     let mut builder = Server::builder()
         .faults(faults)
+        .insecure_no_auth(cli.insecure_no_auth)
+        .allow_webhook_hosts(cli.webhook_hosts.iter().cloned())
+        .limits(limits(&cli))
         .shutdown_on(shutdown_signal());
     if let Some(key) = &cli.api_key {
         builder = builder.api_key(key);

@@ -149,6 +149,37 @@ impl ServerBuilder {
         self
     }
 
+    /// Listen on a non-loopback address without an API key. Without this, [`bind`](Self::bind)
+    /// and [`serve`](Self::serve) refuse such an address (`PermissionDenied`), because anyone
+    /// who can reach it could queue jobs, read every result and trigger webhooks; with it, the
+    /// server starts and logs a warning.
+    #[must_use]
+    pub fn insecure_no_auth(mut self, insecure: bool) -> Self {
+        self.config.insecure_no_auth = insecure;
+        self
+    }
+
+    /// Hosts (names or IP addresses, as written in URLs) that webhooks may go to besides
+    /// loopback. Webhooks are sent over `http://` only; a job whose webhook is another scheme,
+    /// malformed, or to a host not allowed is refused at `/run` with 400.
+    #[must_use]
+    pub fn allow_webhook_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.webhook_hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Limits on queued jobs, stored bytes, ids, stream chunks, connections and slow clients
+    /// (defaults in [`Limits::default`]).
+    #[must_use]
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
     /// Inject faults (429, 5xx, dropped connections, latency) into requests.
     #[must_use]
     pub fn faults(mut self, faults: FaultConfig) -> Self {
@@ -164,14 +195,32 @@ impl ServerBuilder {
     }
 
     /// Binds `addr` (port 0 picks a free port) and starts serving on the current tokio runtime.
+    ///
+    /// A non-loopback address without an [`api_key`](Self::api_key) is refused before anything
+    /// is bound (`PermissionDenied`), unless [`insecure_no_auth`](Self::insecure_no_auth).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<RunningServer> {
-        let listener = TcpListener::bind(addr).await?;
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        for addr in &addrs {
+            crate::exposure::check_listener(
+                *addr,
+                self.config.api_key.is_some(),
+                self.config.insecure_no_auth,
+            )?;
+        }
+        let listener = TcpListener::bind(&addrs[..]).await?;
         self.serve(listener)
     }
 
     /// Starts serving on an already bound listener, on the current tokio runtime.
     pub fn serve(self, listener: TcpListener) -> io::Result<RunningServer> {
         let addr = listener.local_addr()?;
+        if crate::exposure::check_listener(
+            addr,
+            self.config.api_key.is_some(),
+            self.config.insecure_no_auth,
+        )? {
+            crate::exposure::warn_open(addr);
+        }
         let shutdown = CancellationToken::new();
         if let Some(signal) = self.shutdown_signal {
             let token = shutdown.clone();
@@ -184,6 +233,7 @@ impl ServerBuilder {
         }
         let api_key = self.config.api_key.clone();
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
+        let limits = self.config.limits.clone();
         let mut store = Store::new(Arc::new(self.config), shutdown.clone());
         if let Some(handler) = store.config().inline_handler.clone() {
             store = store.with_first_job_hook(move |store, endpoint| {
@@ -203,7 +253,7 @@ impl ServerBuilder {
             rest = rest.api_key(key.clone());
         }
         let app = routes::router(store).merge(crate::rest_v2::router(rest));
-        let task = tokio::spawn(accept_loop(listener, app, faults, shutdown.clone()));
+        let task = tokio::spawn(accept_loop(listener, app, faults, limits, shutdown.clone()));
         tracing::info!(%addr, "runpod-local listening");
         Ok(RunningServer {
             addr,
@@ -327,21 +377,41 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     faults: Option<Arc<FaultInjector>>,
+    limits: crate::Limits,
     shutdown: CancellationToken,
 ) {
     let service = TowerToHyperService::new(app);
     let mut connections = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((mut stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        // Over the limit: a short answer and close, without touching the others.
+                        let answer = crate::limits::too_many_connections(limits.connections);
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                                let _ = stream.write_all(&answer).await;
+                                let _ = stream.shutdown().await;
+                            })
+                            .await;
+                        });
+                        continue;
+                    };
+                    let serve = serve_connection(
                         stream,
                         service.clone(),
                         faults.clone(),
+                        limits.read_timeout,
                         shutdown.clone(),
-                    ));
+                    );
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -374,6 +444,7 @@ async fn serve_connection(
     stream: TcpStream,
     service: TowerToHyperService<Router>,
     faults: Option<Arc<FaultInjector>>,
+    read_timeout: Duration,
     shutdown: CancellationToken,
 ) {
     let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -428,7 +499,12 @@ async fn serve_connection(
                 .map_err(|never| match never {})
         }
     });
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), handler);
+    // A client that does not finish its headers in time is disconnected (slowloris); bodies
+    // have their own deadline where they are read (`routes::read_body`).
+    let connection = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .serve_connection(TokioIo::new(stream), handler);
     let mut connection = pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

@@ -115,3 +115,24 @@ async fn local_serve_with_echo_answers_jobs_without_a_worker() {
     let _ = child.kill();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }
+
+#[tokio::test]
+async fn local_serve_refuses_a_network_host_without_a_key() {
+    let output = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_runpod"))
+            .args(["local", "serve", "--host", "0.0.0.0", "--port", "0"])
+            .env_remove("RUNPOD_LOCAL_API_KEY")
+            .env_remove("RUNPOD_API_KEY")
+            .env("HOME", std::env::temp_dir().join("runpod-cli-no-home"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing announced");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without an API key"), "{stderr}");
+    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+}

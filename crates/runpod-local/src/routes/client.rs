@@ -13,6 +13,7 @@ use runpod_types::serverless::{
 use super::{Params, on_methods, read_model};
 use crate::config::{RUN_BODY_LIMIT, RUNSYNC_BODY_LIMIT};
 use crate::error::ApiError;
+use crate::limits::Charge;
 use crate::store::Store;
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -38,8 +39,8 @@ pub(super) async fn run(
     Path(endpoint): Path<String>,
     body: Body,
 ) -> Reply<JobState> {
-    let request = job_request(body, RUN_BODY_LIMIT).await?;
-    Ok(Json(store.submit(&endpoint, request, false)))
+    let (request, charge) = job_request(&store, body, RUN_BODY_LIMIT).await?;
+    Ok(Json(store.submit(&endpoint, request, charge, false)?))
 }
 
 pub(super) async fn run_sync(
@@ -49,8 +50,8 @@ pub(super) async fn run_sync(
     body: Body,
 ) -> Reply<JobState> {
     let wait = params.sync_wait()?;
-    let request = job_request(body, RUNSYNC_BODY_LIMIT).await?;
-    let queued = store.submit(&endpoint, request, true);
+    let (request, charge) = job_request(&store, body, RUNSYNC_BODY_LIMIT).await?;
+    let queued = store.submit(&endpoint, request, charge, true)?;
     store
         .wait_terminal(&endpoint, &queued.id, wait)
         .await
@@ -129,9 +130,19 @@ pub(super) async fn purge_queue(
     })
 }
 
-/// A `/run` or `/runsync` body: a JSON object with an `input`, and a sane policy.
-async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
-    let request: JobRequest = read_model(body, limit, "job request").await?;
+/// A `/run` or `/runsync` body: a JSON object with an `input`, a sane policy and a webhook the
+/// server may call; with the bytes it holds, charged against the stored-bytes limit.
+async fn job_request(
+    store: &Store,
+    body: Body,
+    limit: usize,
+) -> Result<(JobRequest, Charge), ApiError> {
+    let config = store.config();
+    let (request, size): (JobRequest, usize) =
+        read_model(body, limit, config.limits.read_timeout, "job request").await?;
+    if let Some(url) = &request.webhook {
+        crate::webhook::check(url, &config.webhook_hosts).map_err(ApiError::bad_request)?;
+    }
     if let Some(policy) = &request.policy {
         for (name, value) in [
             ("executionTimeout", policy.execution_timeout),
@@ -144,5 +155,5 @@ async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
             }
         }
     }
-    Ok(request)
+    Ok((request, store.ledger().charge(size)?))
 }

@@ -41,14 +41,24 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
             Side::Worker => worker_routes = worker_routes.route(&path, handler),
         }
     }
-    let client_routes = client_routes.route_layer(middleware::from_fn_with_state(
-        store.clone(),
-        require_client_key,
-    ));
-    let worker_routes = worker_routes.route_layer(middleware::from_fn_with_state(
-        store.clone(),
-        require_worker_key,
-    ));
+    let client_routes = client_routes
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            require_client_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            crate::limits::check_ids,
+        ));
+    let worker_routes = worker_routes
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            require_worker_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            crate::limits::check_ids,
+        ));
     client_routes
         .merge(worker_routes)
         .fallback(not_found)
@@ -182,11 +192,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 /// Reads the whole body, whatever its content type says (the Python worker labels JSON as
-/// `application/x-www-form-urlencoded`), refusing more than `limit` bytes with 413.
-async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// `application/x-www-form-urlencoded`), refusing more than `limit` bytes with 413 and a body
+/// not received within `timeout` with 408.
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8>, ApiError> {
     if body.size_hint().lower() > limit as u64 {
         return Err(ApiError::payload_too_large(limit));
     }
+    tokio::time::timeout(timeout, read_body_frames(body, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body was not received within {} s",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        })
+}
+
+async fn read_body_frames(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
@@ -201,13 +226,14 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The body decoded straight into the protocol model `T` (a JSON object), `what` naming it in
-/// the error.
+/// the error; with its size in bytes (charged against the stored-bytes limit by the caller).
 async fn read_model<T: DeserializeOwned>(
     body: Body,
     limit: usize,
+    timeout: Duration,
     what: &str,
-) -> Result<T, ApiError> {
-    let bytes = read_body(body, limit).await?;
+) -> Result<(T, usize), ApiError> {
+    let bytes = read_body(body, limit, timeout).await?;
     // serde would also read a struct from a JSON array of its fields; the protocol sends objects.
     let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !is_object {
@@ -219,11 +245,12 @@ async fn read_model<T: DeserializeOwned>(
             Err(error) => ApiError::bad_request(format!("request body is not valid JSON: {error}")),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|error| {
+    let model = serde_json::from_slice(&bytes).map_err(|error| {
         if error.is_data() {
             ApiError::bad_request(format!("invalid {what}: {error}"))
         } else {
             ApiError::bad_request(format!("request body is not valid JSON: {error}"))
         }
-    })
+    })?;
+    Ok((model, bytes.len()))
 }

@@ -71,8 +71,11 @@ pub(super) async fn job_done(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let result: JobResult = read_model(body, WORKER_BODY_LIMIT, "job result").await?;
-    store.report(&endpoint, &worker, &job_id, result)?;
+    let timeout = store.config().limits.read_timeout;
+    let (result, size): (JobResult, usize) =
+        read_model(body, WORKER_BODY_LIMIT, timeout, "job result").await?;
+    let charge = store.ledger().charge(size)?;
+    store.report(&endpoint, &worker, &job_id, result, charge)?;
     Ok(Json(json!({})))
 }
 
@@ -81,8 +84,16 @@ pub(super) async fn job_stream(
     Path((endpoint, worker, job_id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let chunk: StreamChunk = read_model(body, WORKER_BODY_LIMIT, "stream chunk").await?;
-    store.append_chunk(&endpoint, &worker, &job_id, chunk)?;
+    let limits = &store.config().limits;
+    let (chunk, size): (StreamChunk, usize) = read_model(
+        body,
+        limits.stream_chunk_bytes,
+        limits.read_timeout,
+        "stream chunk",
+    )
+    .await?;
+    let charge = store.ledger().charge(size)?;
+    store.append_chunk(&endpoint, &worker, &job_id, chunk, charge)?;
     Ok(Json(json!({})))
 }
 
@@ -91,7 +102,8 @@ pub(super) async fn ping(
     Path((endpoint, worker)): Path<(String, String)>,
     params: Params,
 ) -> Json<Value> {
-    if params.get("status") == Some("unhealthy") {
+    let unhealthy = params.get("status") == Some("unhealthy");
+    if unhealthy {
         tracing::warn!(
             endpoint,
             worker,
@@ -109,7 +121,7 @@ pub(super) async fn ping(
                 .collect()
         })
         .unwrap_or_default();
-    store.ping(&endpoint, &worker, &reported);
+    store.ping(&endpoint, &worker, &reported, unhealthy);
     Json(json!({"status": "pong"}))
 }
 

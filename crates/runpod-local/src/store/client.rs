@@ -14,18 +14,27 @@ use super::timers::TimerKind;
 use super::webhooks::settle;
 use super::{Store, signal_stop};
 use crate::error::ApiError;
+use crate::limits::Charge;
 
 impl Store {
-    /// Queues a job (`/run`, or `/runsync` when `sync`). An endpoint's first job runs the
-    /// first-job hook (the server starts in-process handlers with it).
+    /// Queues a job (`/run`, or `/runsync` when `sync`), holding `charge` for its input. An
+    /// endpoint's first job runs the first-job hook (the server starts in-process handlers with
+    /// it). A full queue answers 429.
     pub(crate) fn submit(
         self: &Arc<Self>,
         endpoint: &str,
         request: JobRequest,
+        charge: Charge,
         sync: bool,
-    ) -> JobState {
+    ) -> Result<JobState, ApiError> {
         let config = &self.config;
         let (reply, first_job) = self.with_state(|state, now| {
+            let limit = config.limits.queued_jobs_per_endpoint;
+            if let Some(ep) = state.endpoints.get_mut(endpoint)
+                && ep.queue.len() >= limit
+            {
+                crate::limits::check_queue(ep.queued(), limit)?;
+            }
             let policy = request.policy.as_ref();
             let execution_timeout = policy
                 .and_then(|p| p.execution_timeout)
@@ -34,7 +43,15 @@ impl Store {
                 .and_then(|p| p.ttl)
                 .map_or(config.default_ttl, millis_to_duration);
             let id = new_job_id(sync);
-            let job = Job::new(id.clone(), request, sync, execution_timeout, ttl, now);
+            let job = Job::new(
+                id.clone(),
+                request,
+                charge,
+                sync,
+                execution_timeout,
+                ttl,
+                now,
+            );
             state
                 .timers
                 .push(job.ttl_deadline, endpoint, &id, TimerKind::Ttl);
@@ -45,12 +62,12 @@ impl Store {
             ep.work_available.notify_waiters();
             let first_job = !std::mem::replace(&mut ep.had_jobs, true);
             tracing::debug!(endpoint, job = %reply.id, "job queued");
-            (reply, first_job)
-        });
+            Ok((reply, first_job))
+        })?;
         if first_job && let Some(hook) = &self.first_job_hook {
             (hook.0)(self, endpoint);
         }
-        reply
+        Ok(reply)
     }
 
     pub(crate) fn status(&self, endpoint: &str, job_id: &str) -> Option<JobState> {
@@ -195,7 +212,7 @@ impl Store {
         let state = self.lock();
         let (mut completed, mut failed, mut in_progress, mut in_queue, mut retried) =
             (0, 0, 0, 0, 0);
-        let (mut idle, mut running) = (0, 0);
+        let (mut idle, mut running, mut unhealthy) = (0, 0, 0);
         if let Some(ep) = state.endpoints.get(endpoint) {
             for job in ep.jobs.values() {
                 match job.status {
@@ -210,7 +227,9 @@ impl Store {
                 }
             }
             for worker in ep.workers.values() {
-                if worker.held.is_empty() {
+                if worker.unhealthy {
+                    unhealthy += 1;
+                } else if worker.held.is_empty() {
                     idle += 1;
                 } else {
                     running += 1;
@@ -228,6 +247,9 @@ impl Store {
             workers: Some(HealthWorkers {
                 idle: Some(idle),
                 running: Some(running),
+                // Shown once a worker reported itself unhealthy (runpod-local's earlier answers
+                // had only idle and running).
+                unhealthy: (unhealthy > 0).then_some(unhealthy),
                 ..Default::default()
             }),
         }

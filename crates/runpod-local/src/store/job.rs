@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::limits::Charge;
+
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) id: String,
@@ -38,12 +40,19 @@ pub(super) struct Job {
     pub(super) expires_at: Option<Instant>,
     /// Woken on every change that a waiting client might care about.
     pub(super) changed: Arc<Notify>,
+    /// Stored bytes of the input, the last output, and the stream chunks; held for their `Drop`,
+    /// which gives the bytes back when the job goes.
+    #[allow(dead_code, reason = "held for its Drop")]
+    input_charge: Charge,
+    pub(super) output_charge: Charge,
+    chunk_charge: Charge,
 }
 
 impl Job {
     pub(super) fn new(
         id: String,
         request: JobRequest,
+        input_charge: Charge,
         sync: bool,
         execution_timeout: Duration,
         ttl: Duration,
@@ -72,6 +81,9 @@ impl Job {
             ttl_deadline: now + ttl,
             expires_at: None,
             changed: Arc::new(Notify::new()),
+            input_charge,
+            output_charge: Charge::default(),
+            chunk_charge: Charge::default(),
         }
     }
 
@@ -153,12 +165,15 @@ impl Job {
         self.execution_time = None;
         self.output = None;
         self.error = None;
+        self.output_charge = Charge::default();
+        self.chunk_charge = Charge::default();
         self.chunks.clear();
         self.read_cursor = 0;
     }
 
-    pub(super) fn push_chunk(&mut self, chunk: StreamChunk) {
+    pub(super) fn push_chunk(&mut self, chunk: StreamChunk, charge: Charge) {
         self.chunks.push(chunk);
+        self.chunk_charge.absorb(charge);
         self.changed.notify_waiters();
     }
 

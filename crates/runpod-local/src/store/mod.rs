@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use self::job::Job;
 use self::timers::Timers;
 use crate::config::Config;
+use crate::limits::Ledger;
 use crate::webhook::Delivery;
 
 /// Shared server state.
@@ -32,6 +33,8 @@ pub(crate) struct Store {
     reaper_wake: Notify,
     shutdown: CancellationToken,
     first_job_hook: Option<FirstJobHook>,
+    /// Bytes of stored inputs, results and chunks (`Limits::stored_bytes`).
+    ledger: Arc<Ledger>,
 }
 
 /// Run, outside the lock, when an endpoint gets its first job. The server starts in-process
@@ -64,6 +67,20 @@ struct Endpoint {
     had_jobs: bool,
 }
 
+impl Endpoint {
+    /// Jobs waiting in the queue. The queue may hold stale ids (cancelled or expired jobs,
+    /// skipped by takers); they are dropped here first, which costs a pass over the queue only
+    /// when it looks full.
+    fn queued(&mut self) -> usize {
+        let jobs = &self.jobs;
+        self.queue.retain(|id| {
+            jobs.get(id)
+                .is_some_and(|job| job.status == runpod_types::serverless::JobStatus::InQueue)
+        });
+        self.queue.len()
+    }
+}
+
 #[derive(Debug)]
 struct Worker {
     last_seen: Instant,
@@ -78,6 +95,9 @@ struct Worker {
     /// The worker has listed its jobs in a heartbeat (`?job_id=`), so a heartbeat that leaves
     /// a job out means the worker no longer has it.
     reports_jobs: bool,
+    /// The worker's last heartbeat reported a failed fitness check or start-up
+    /// (`status=unhealthy`); counted as unhealthy in `/health` until a plain heartbeat.
+    unhealthy: bool,
 }
 
 impl Worker {
@@ -90,6 +110,7 @@ impl Worker {
             pending_stops: Vec::new(),
             stop_notify: Arc::new(Notify::new()),
             heartbeat_armed: false,
+            unhealthy: false,
         }
     }
 }
@@ -98,6 +119,7 @@ impl Store {
     pub(crate) fn new(config: Arc<Config>, shutdown: CancellationToken) -> Self {
         Self {
             state: Mutex::new(State::default()),
+            ledger: Ledger::new(config.limits.stored_bytes),
             config,
             reaper_wake: Notify::new(),
             shutdown,
@@ -116,6 +138,10 @@ impl Store {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -49,7 +49,36 @@ impl State {
                 TimerKind::Retention => self.expire_result(endpoint, subject, now),
             }
         }
+        if self.timers.needs_compaction() {
+            self.compact_timers();
+        }
         self.timers.next_deadline()
+    }
+
+    /// Drops timers whose subject is gone or has moved on (a job expired or finished long ago
+    /// leaves its ttl and execution-timeout entries behind).
+    fn compact_timers(&mut self) {
+        let endpoints = &self.endpoints;
+        let before = self.timers.len();
+        self.timers.compact(|timer| {
+            let Some(ep) = endpoints.get(&timer.endpoint) else {
+                return false;
+            };
+            if timer.kind == TimerKind::Heartbeat {
+                return ep.workers.contains_key(&timer.subject);
+            }
+            let Some(job) = ep.jobs.get(&timer.subject) else {
+                return false;
+            };
+            match timer.kind {
+                TimerKind::ExecutionTimeout { attempt } => {
+                    job.status == JobStatus::InProgress && job.attempt == attempt
+                }
+                TimerKind::Retention => job.expires_at.is_some(),
+                TimerKind::Ttl | TimerKind::Heartbeat => true,
+            }
+        });
+        tracing::debug!(before, after = self.timers.len(), "timers compacted");
     }
 
     fn check_heartbeat(&mut self, endpoint: &str, worker: &str, now: Instant, config: &Config) {
@@ -161,5 +190,54 @@ impl State {
         if expired && let Some(job) = ep.jobs.remove(job_id) {
             job.changed.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use runpod_types::serverless::{JobRequest, JobResult};
+    use serde_json::Value;
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::Store;
+    use crate::config::Config;
+    use crate::limits::Charge;
+
+    #[tokio::test]
+    async fn timers_of_jobs_that_are_gone_do_not_pile_up() {
+        let config = Config {
+            result_retention: Duration::from_millis(1),
+            ..Config::default()
+        };
+        let store = Arc::new(Store::new(Arc::new(config), CancellationToken::new()));
+        let config = store.config.clone();
+        let request = || JobRequest {
+            input: Value::from(1),
+            ..Default::default()
+        };
+        for _ in 0..3_000 {
+            let job = store
+                .submit("ep", request(), Charge::default(), false)
+                .unwrap();
+            store.with_state(|state, now| state.take_jobs("ep", "w", 1, now, &config));
+            let body = JobResult {
+                output: Some(Value::from(2)),
+                ..Default::default()
+            };
+            store
+                .report("ep", "w", &job.id, body, Charge::default())
+                .unwrap();
+        }
+        let mut state = store.lock();
+        // ttl, execution timeout and retention per job, and the worker's heartbeat.
+        assert_eq!(state.timers.len(), 9_001);
+        state.fire_due(Instant::now() + Duration::from_secs(1), &config);
+        assert!(state.endpoints["ep"].jobs.is_empty(), "results expired");
+        // The worker's heartbeat entry stays; the jobs' ttl and execution timeouts went.
+        assert_eq!(state.timers.len(), 1);
     }
 }

@@ -1,7 +1,9 @@
 //! Deadlines (execution timeout, ttl, result retention, heartbeat) in one min-heap.
 //!
 //! Entries are never removed early: when one comes due, the store checks that it still applies
-//! (same job attempt, deadline not moved), which keeps every state change O(log n).
+//! (same job attempt, deadline not moved), which keeps every state change O(log n). Entries of
+//! jobs long gone would otherwise stay until their deadline (a day for a ttl), so the store
+//! compacts the heap once it has doubled since the last compaction ([`Timers::needs_compaction`]).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -56,7 +58,12 @@ pub(super) struct Timers {
     seq: u64,
     /// Set when a pushed deadline is earlier than every other, so the reaper must wake up.
     earlier: bool,
+    /// Heap size at which to drop entries that no longer apply.
+    compact_at: usize,
 }
+
+/// Smallest heap worth compacting.
+const MIN_COMPACTION: usize = 1024;
 
 impl Timers {
     pub(super) fn push(&mut self, at: Instant, endpoint: &str, subject: &str, kind: TimerKind) {
@@ -87,6 +94,22 @@ impl Timers {
 
     pub(super) fn take_earlier(&mut self) -> bool {
         std::mem::take(&mut self.earlier)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether the heap has grown enough since the last compaction to be compacted now; each
+    /// compaction costs O(n) and happens after n/2 pushes at least, so O(1) per push.
+    pub(super) fn needs_compaction(&self) -> bool {
+        self.heap.len() >= self.compact_at.max(MIN_COMPACTION)
+    }
+
+    /// Keeps the entries `applies` accepts.
+    pub(super) fn compact(&mut self, mut applies: impl FnMut(&Timer) -> bool) {
+        self.heap.retain(|Reverse(timer)| applies(timer));
+        self.compact_at = self.heap.len() * 2;
     }
 }
 

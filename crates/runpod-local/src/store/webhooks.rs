@@ -34,6 +34,10 @@ pub(super) fn settle(
     job.expires_at = Some(at);
     timers.push(at, endpoint, &job.id, TimerKind::Retention);
     if let Some(url) = &job.webhook {
-        outbox.push(Delivery::new(url.clone(), &job.state()));
+        outbox.push(Delivery::new(
+            url.clone(),
+            &job.state(),
+            config.webhook_hosts.clone(),
+        ));
     }
 }

@@ -12,6 +12,7 @@ use super::webhooks::settle;
 use super::{State, Store, Worker};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits::Charge;
 
 /// How long after a take a heartbeat must list the job; see [`Store::ping`].
 const UNREPORTED_JOB_GRACE: Duration = Duration::from_secs(5);
@@ -57,13 +58,15 @@ impl Store {
         .unwrap_or_default()
     }
 
-    /// job-done: a final result, or a progress update when `status` is IN_PROGRESS.
+    /// job-done: a final result, or a progress update when `status` is IN_PROGRESS; `charge`
+    /// holds its bytes for as long as the job keeps it.
     pub(crate) fn report(
         &self,
         endpoint: &str,
         worker: &str,
         job_id: &str,
         body: JobResult,
+        charge: Charge,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -74,6 +77,7 @@ impl Store {
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
             let job = held_job(&mut ep.jobs, worker, job_id)?;
             let status = body.status;
+            job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
                 job.output = body.output;
                 job.changed.notify_waiters();
@@ -112,6 +116,7 @@ impl Store {
         worker: &str,
         job_id: &str,
         chunk: StreamChunk,
+        charge: Charge,
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
@@ -120,7 +125,7 @@ impl Store {
                 .endpoints
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
-            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(chunk);
+            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(chunk, charge);
             Ok(())
         })
     }
@@ -136,7 +141,7 @@ impl Store {
     /// container restart keeps `RUNPOD_POD_ID`): it is queued again, counted as a retry, exactly
     /// as when a worker's heartbeats stop. Only workers that have listed jobs before are judged
     /// this way, so a worker that never reports its jobs is not misread as holding none.
-    pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str]) {
+    pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str], unhealthy: bool) {
         let config = &self.config;
         self.with_state(|state, now| {
             state.touch_worker(endpoint, worker, now, config);
@@ -146,6 +151,7 @@ impl Store {
             let Some(w) = ep.workers.get_mut(worker) else {
                 return;
             };
+            w.unhealthy = unhealthy;
             w.reports_jobs |= !reported.is_empty();
             if w.reports_jobs {
                 // A heartbeat sent just before a take can arrive just after it.
@@ -255,7 +261,7 @@ impl State {
         }
     }
 
-    fn take_jobs(
+    pub(super) fn take_jobs(
         &mut self,
         endpoint: &str,
         worker: &str,

@@ -5,6 +5,7 @@ mod bad_requests;
 mod binary;
 mod client_api;
 mod faults;
+mod hardening;
 mod inline;
 mod lifecycle;
 mod long_polls;

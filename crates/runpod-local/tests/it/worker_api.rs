@@ -258,9 +258,10 @@ async fn ping_accepts_the_python_parameters_and_registers_the_worker() {
         .get(&format!("/v2/{EP}/ping/w2?gpu=TEST&status=unhealthy&check=_memory_check&reason=x&runpod_version=1.12.0"))
         .await;
     assert_eq!(status, StatusCode::OK);
+    // A worker that reported a failed check counts as unhealthy, not idle.
     assert_eq!(
         h.health().await["workers"],
-        json!({"idle": 2, "running": 0})
+        json!({"idle": 1, "running": 0, "unhealthy": 1})
     );
 }
 

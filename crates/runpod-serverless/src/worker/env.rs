@@ -24,6 +24,7 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(10_000);
 /// | `RUNPOD_AI_API_KEY` | worker key, sent raw as `Authorization` |
 /// | `RUNPOD_ENDPOINT_ID`, `RUNPOD_POD_HOSTNAME` | endpoint id; hostname put in error reports |
 /// | `RUNPOD_LOG_LEVEL` (else `RUNPOD_DEBUG_LEVEL`) | log level for [`start`](super::start) |
+/// | `RUNPOD_INIT_TIMEOUT` | seconds the initializer and fitness checks may take (default 420) |
 ///
 /// Unlike the Python worker, `~/.runpod/config.toml` is never read: the key the platform puts in
 /// the environment is the one used. Empty values count as unset. The key is redacted in `Debug`.
@@ -40,6 +41,7 @@ pub struct WorkerEnv {
     pub(crate) endpoint_id: Option<String>,
     pub(crate) hostname: Option<String>,
     pub(crate) log_level: Option<String>,
+    pub(crate) init_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for WorkerEnv {
@@ -55,6 +57,7 @@ impl fmt::Debug for WorkerEnv {
             .field("endpoint_id", &self.endpoint_id)
             .field("hostname", &self.hostname)
             .field("log_level", &self.log_level)
+            .field("init_timeout", &self.init_timeout)
             .finish()
     }
 }
@@ -108,6 +111,11 @@ impl WorkerEnv {
             endpoint_id: get("RUNPOD_ENDPOINT_ID"),
             hostname: get("RUNPOD_POD_HOSTNAME"),
             log_level: get("RUNPOD_LOG_LEVEL").or_else(|| get("RUNPOD_DEBUG_LEVEL")),
+            // Seconds, as the platform reads it; a value that is not a number is ignored.
+            init_timeout: get("RUNPOD_INIT_TIMEOUT")
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
         }
     }
 

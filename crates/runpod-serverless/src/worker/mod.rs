@@ -83,6 +83,17 @@
 //! (at least two threads) so job-take and job-stop keep running on the others. Blocking that
 //! way still costs a runtime thread per job, so prefer `spawn_blocking`.
 //!
+//! # Start-up: initializer and fitness checks
+//!
+//! [`WorkerBuilder::with_initializer`] runs an async initializer once (load the model) and puts
+//! its value in a [`Shared`] cell the handlers read; [`WorkerBuilder::with_fitness_check`] adds
+//! checks ("GPU visible", "disk space"). All run before the first job is taken, within
+//! `RUNPOD_INIT_TIMEOUT` seconds (default [`DEFAULT_INIT_TIMEOUT`], 7 minutes). If one fails,
+//! panics or runs out of time, the worker reports
+//! `RUNPOD_WEBHOOK_PING?…&status=unhealthy&check=<name>&reason=<≤256 chars>` as the Python
+//! worker 1.11+ does, and stops with an error (a non-zero exit from [`start`]) having taken no
+//! job, so no job is stranded on a worker that cannot run it.
+//!
 //! # What goes on the wire
 //!
 //! Same endpoints and bodies as the Python worker 1.12 (`RUNPOD_WEBHOOK_*`, see [`WorkerEnv`]),
@@ -129,6 +140,7 @@ mod random;
 mod report;
 mod runtime;
 mod sink;
+mod startup;
 mod stop;
 mod supervise;
 mod take;
@@ -150,6 +162,7 @@ pub use runtime::{
     DEFAULT_CANCEL_GRACE, DEFAULT_RESULT_DEADLINE, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TAKE_TIMEOUT,
     Worker, WorkerBuilder,
 };
+pub use startup::{DEFAULT_INIT_TIMEOUT, Shared};
 pub use tokio_util::sync::CancellationToken;
 
 /// Runs `handler` as this process's worker and returns its exit code — the whole `main` of a

@@ -17,6 +17,7 @@ use super::heartbeat::Heartbeat;
 use super::job::StopReason;
 use super::report::{self, Reporter};
 use super::sink::{HttpSink, PostRetry, Sink};
+use super::startup::Startup;
 use super::stop::StopLoop;
 use super::supervise::Shared;
 use super::take::{Concurrency, TakeLoop};
@@ -69,6 +70,7 @@ impl Worker {
             cancel_grace: DEFAULT_CANCEL_GRACE,
             max_result_bytes: report::DEFAULT_MAX_RESULT_BYTES,
             take_timeout: DEFAULT_TAKE_TIMEOUT,
+            startup: Startup::default(),
         }
     }
 }
@@ -88,6 +90,8 @@ pub struct WorkerBuilder {
     cancel_grace: Duration,
     max_result_bytes: usize,
     take_timeout: Duration,
+    /// Initializer and fitness checks (`startup.rs`).
+    pub(crate) startup: Startup,
 }
 
 impl fmt::Debug for WorkerBuilder {
@@ -105,6 +109,7 @@ impl fmt::Debug for WorkerBuilder {
             .field("cancel_grace", &self.cancel_grace)
             .field("max_result_bytes", &self.max_result_bytes)
             .field("take_timeout", &self.take_timeout)
+            .field("startup", &self.startup)
             .finish()
     }
 }
@@ -211,6 +216,9 @@ impl WorkerBuilder {
     ///   ([`job_error`](Error::job_error) holds the error document); `is_job_cancelled` if it
     ///   was stopped.
     /// - A transport error if the HTTP client cannot be built, or the local server cannot bind.
+    /// - [`is_unexpected_state`](Error::is_unexpected_state) with state `UNHEALTHY`: the
+    ///   initializer or a fitness check failed or ran out of time (reported to the platform; no
+    ///   job was taken).
     pub async fn run(mut self) -> Result<()> {
         let env = self.env.take().unwrap_or_else(WorkerEnv::from_env);
         let args = self.args.take().unwrap_or_default();
@@ -220,6 +228,11 @@ impl WorkerBuilder {
         if let Some(n) = args.concurrency {
             self.concurrency = n;
         }
+        // Nothing is taken before start-up succeeds; only a platform worker reports a failure.
+        let on_platform = !args.serve_api && args.test_input.is_none() && !env.is_local();
+        std::mem::take(&mut self.startup)
+            .run(&env, on_platform)
+            .await?;
         if args.serve_api {
             if let Some(n) = args.api_concurrency {
                 self.concurrency = n;

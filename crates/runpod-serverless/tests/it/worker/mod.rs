@@ -10,4 +10,5 @@ mod local_server;
 mod platform;
 mod results;
 mod shutdown;
+mod startup;
 mod take;

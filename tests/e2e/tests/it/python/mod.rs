@@ -12,6 +12,7 @@
 
 mod client;
 mod our_worker;
+mod startup;
 mod worker;
 
 use std::fs::File;
