@@ -44,11 +44,13 @@ pub enum Route {
     Ping,
     /// `GET /v2/{endpoint}/job-stop/{worker}`
     JobStop,
+    /// Every Batch Jobs route, `/v2/{endpoint}/batch[/…]`
+    Batch,
 }
 
 impl Route {
     /// Every route, client side first.
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 16] = [
         Route::Run,
         Route::RunSync,
         Route::Status,
@@ -64,6 +66,7 @@ impl Route {
         Route::JobStream,
         Route::Ping,
         Route::JobStop,
+        Route::Batch,
     ];
 
     /// The route's path segment, as used in URLs and in `--fault` rules.
@@ -84,6 +87,7 @@ impl Route {
             Route::JobStream => "job-stream",
             Route::Ping => "ping",
             Route::JobStop => "job-stop",
+            Route::Batch => "batch",
         }
     }
 

@@ -113,7 +113,13 @@ pub(super) async fn purge_queue(
 
 /// A `/run` or `/runsync` body: a JSON object with an `input`, and a sane policy.
 async fn job_request(body: Body, limit: usize) -> Result<JobRequest, ApiError> {
-    let map = read_json_object(body, limit).await?;
+    parse_job_request(read_json_object(body, limit).await?)
+}
+
+/// A job request from a JSON object (a `/run` body or one request of a batch).
+pub(super) fn parse_job_request(
+    map: serde_json::Map<String, Value>,
+) -> Result<JobRequest, ApiError> {
     if !map.contains_key("input") {
         return Err(ApiError::bad_request("job request has no `input` field"));
     }

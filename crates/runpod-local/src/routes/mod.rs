@@ -1,5 +1,6 @@
 //! The HTTP surface: client routes, worker routes, auth, and request parsing shared by both.
 
+mod batch;
 mod client;
 mod worker;
 
@@ -16,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -42,6 +43,30 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
         .route("/v2/{endpoint_id}/retry/{job_id}", post(client::retry))
         .route("/v2/{endpoint_id}/health", get(client::health))
         .route("/v2/{endpoint_id}/purge-queue", post(client::purge_queue))
+        .route(
+            "/v2/{endpoint_id}/batch",
+            post(batch::create).get(batch::list),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}",
+            get(batch::get).put(batch::update),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/requests",
+            post(batch::append).get(batch::requests_page),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/requests/{request_id}",
+            delete(batch::remove_request),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/finalize",
+            post(batch::finalize),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/cancel",
+            post(batch::cancel),
+        )
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_client_key,

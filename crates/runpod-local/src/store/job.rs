@@ -37,6 +37,8 @@ pub(super) struct Job {
     pub(super) expires_at: Option<Instant>,
     /// Woken on every change that a waiting client might care about.
     pub(super) changed: Arc<Notify>,
+    /// The batch the job came from (Batch Jobs), handed to the worker as `batchId`.
+    pub(super) batch_id: Option<String>,
 }
 
 impl Job {
@@ -71,6 +73,7 @@ impl Job {
             ttl_deadline: now + ttl,
             expires_at: None,
             changed: Arc::new(Notify::new()),
+            batch_id: None,
         }
     }
 
@@ -97,6 +100,7 @@ impl Job {
             webhook: self.webhook.clone(),
             policy: self.policy.clone(),
             s3_config: self.s3_config.clone(),
+            batch_id: self.batch_id.clone(),
             ..Default::default()
         }
     }

@@ -4,6 +4,7 @@
 //! (long polls, `/runsync`) uses [`Notify`]: a waiter registers before it checks the state, so a
 //! change between the check and the wait still wakes it.
 
+pub(crate) mod batch;
 mod job;
 mod timers;
 
@@ -54,6 +55,8 @@ struct Endpoint {
     work_available: Arc<Notify>,
     /// The in-process handler's take loop runs for this endpoint.
     inline_worker: bool,
+    /// Batch Jobs (beta), oldest first; see `batch.rs`.
+    batches: Vec<batch::Batch>,
 }
 
 /// How long after a take a heartbeat must list the job; see [`Store::ping`].
