@@ -28,10 +28,13 @@ pub enum Route {
     PurgeQueue,
     /// `GET /health`.
     Health,
+    /// Every Batch Jobs route (`/batch…`). Runpod documents no limit for them; none is set by
+    /// default.
+    Batch,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 9] = [
         Route::Run,
         Route::RunSync,
         Route::Status,
@@ -40,6 +43,7 @@ impl Route {
         Route::Retry,
         Route::PurgeQueue,
         Route::Health,
+        Route::Batch,
     ];
 
     fn index(self) -> usize {
@@ -52,6 +56,7 @@ impl Route {
             Route::Retry => 5,
             Route::PurgeQueue => 6,
             Route::Health => 7,
+            Route::Batch => 8,
         }
     }
 }
@@ -135,7 +140,7 @@ impl RouteLimit {
 pub struct RateLimits {
     /// `None`: decide from the base URL's host.
     enabled: Option<bool>,
-    routes: [Option<RouteLimit>; 8],
+    routes: [Option<RouteLimit>; 9],
 }
 
 impl Default for RateLimits {
@@ -156,7 +161,7 @@ impl RateLimits {
     /// Runpod's documented limits, whatever the base URL.
     pub fn runpod() -> Self {
         let ten = Duration::from_secs(10);
-        let mut routes = [None; 8];
+        let mut routes = [None; 9];
         routes[Route::Run.index()] = Some(RouteLimit::new(1000, ten).with_max_concurrent(200));
         routes[Route::RunSync.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Status.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
@@ -173,7 +178,7 @@ impl RateLimits {
     pub fn disabled() -> Self {
         Self {
             enabled: Some(false),
-            routes: [None; 8],
+            routes: [None; 9],
         }
     }
 

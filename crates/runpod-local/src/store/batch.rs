@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -24,7 +24,7 @@ use super::timers::TimerKind;
 use super::{Endpoint, Store, millis_to_duration, new_job_id, settle};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::rest_v2::clock::rfc3339;
+use crate::rest_v2::clock::{rfc3339, system};
 use crate::wire::{
     Batch as BatchSummary, BatchRequest, BatchRequestStatus, BatchRequestsPage, BatchStatus,
     JobRequest, JobStatus,
@@ -190,6 +190,11 @@ impl Batch {
     }
 }
 
+/// `createdAt` and `finalizedAt`, through the same clock seam as the REST v2 timestamps.
+fn wall_clock_now() -> String {
+    rfc3339(system()())
+}
+
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -252,7 +257,7 @@ impl Store {
                 name: None,
                 attributes: Map::new(),
                 status: BatchStatus::Draft,
-                created_at: rfc3339(SystemTime::now()),
+                created_at: wall_clock_now(),
                 finalized_at: None,
                 requests: Vec::new(),
                 expires_at: Some(now + config.default_ttl),
@@ -276,7 +281,7 @@ impl Store {
         self.with_batch(endpoint, batch_id, |ep, batch, _| {
             batch.require_draft("accept requests")?;
             let ids = batch.add(requests)?;
-            let mut summary = batch.summary(&ep.jobs);
+            let mut summary = batch.summary(ep.jobs);
             summary.request_ids = Some(ids);
             Ok(summary)
         })
@@ -295,7 +300,7 @@ impl Store {
                 batch.name = name;
             }
             batch.attributes.extend(attributes);
-            Ok(batch.summary(&ep.jobs))
+            Ok(batch.summary(ep.jobs))
         })
     }
 
@@ -316,7 +321,7 @@ impl Store {
                     format!("batch {batch_id} has no request {request_id}"),
                 ));
             }
-            Ok(batch.summary(&ep.jobs))
+            Ok(batch.summary(ep.jobs))
         })
     }
 
@@ -356,7 +361,7 @@ impl Store {
                 )));
             }
             batch.status = BatchStatus::Finalized;
-            batch.finalized_at = Some(rfc3339(SystemTime::now()));
+            batch.finalized_at = Some(wall_clock_now());
             batch.expires_at = batch
                 .requests
                 .is_empty()
@@ -438,9 +443,11 @@ impl Store {
         endpoint: &str,
         batch_id: &str,
     ) -> Result<BatchSummary, ApiError> {
-        self.with_batch(endpoint, batch_id, |ep, batch, _| {
-            Ok(batch.summary(&ep.jobs))
-        })
+        self.with_batch(
+            endpoint,
+            batch_id,
+            |ep, batch, _| Ok(batch.summary(ep.jobs)),
+        )
     }
 
     /// `GET /batch`: newest first.
@@ -468,14 +475,14 @@ impl Store {
         limit: usize,
     ) -> Result<BatchRequestsPage, ApiError> {
         self.with_batch(endpoint, batch_id, |ep, batch, _| {
-            batch.counts(&ep.jobs);
+            batch.counts(ep.jobs);
             let total = batch.requests.len();
             let page = batch
                 .requests
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|request| request_view(request, batch, &ep.jobs))
+                .map(|request| request_view(request, batch, ep.jobs))
                 .collect::<Vec<_>>();
             let has_more = offset.saturating_add(page.len()) < total;
             Ok(BatchRequestsPage {

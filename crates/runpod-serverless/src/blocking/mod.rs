@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod runtime;
 
 use std::fmt;
@@ -45,6 +46,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use self::batch::{BatchHandle, Batches, Iter as BatchIter};
 use self::runtime::RuntimeThread;
 use crate::poll::PollPolicy;
 use crate::rate_limit::RateLimits;
