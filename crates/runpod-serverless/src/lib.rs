@@ -66,7 +66,7 @@ mod waiting;
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 
-pub use batch::{BatchHandle, BatchOutput, BatchRun, Batches};
+pub use batch::{BatchHandle, BatchOutput, BatchRun, Batches, MAX_BATCH_REQUESTS};
 pub use client::{ServerlessClient, ServerlessClientBuilder};
 pub use endpoint::Endpoint;
 pub use job::JobHandle;
