@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use runpod_local::RunningServer;
@@ -101,13 +101,15 @@ async fn workers_of(server: &RunningServer, ids: &[String]) -> HashMap<String, u
 fn assert_both_workers_took_part(workers: &HashMap<String, usize>) {
     assert_eq!(workers.values().sum::<usize>(), N, "{workers:?}");
     for worker in ["py-echo", "rs-echo"] {
-        assert!(workers.get(worker).copied().unwrap_or(0) > 0, "{worker} ran nothing: {workers:?}");
+        assert!(
+            workers.get(worker).copied().unwrap_or(0) > 0,
+            "{worker} ran nothing: {workers:?}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_inputs_through_the_cli_and_both_workers() {
-    let started = Instant::now();
     let server = server().bind("127.0.0.1:0").await.unwrap();
     let (_python, _ours) = start_workers(&server).await;
 
@@ -145,21 +147,32 @@ async fn five_thousand_inputs_through_the_cli_and_both_workers() {
         assert_eq!(line["output"], payload(index), "output of {index}");
         ids.push(line["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), N, "request ids repeat");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        N,
+        "request ids repeat"
+    );
 
-    let status = cli(&server, &["--output", "json", "batch", "status", EP, &batch], None).await;
+    let status = cli(
+        &server,
+        &["--output", "json", "batch", "status", EP, &batch],
+        None,
+    )
+    .await;
     let summary: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(
-        (&summary["requestTotal"], &summary["requestCompleted"], &summary["requestFailed"]),
+        (
+            &summary["requestTotal"],
+            &summary["requestCompleted"],
+            &summary["requestFailed"]
+        ),
         (&json!(N), &json!(N), &json!(0))
     );
     assert_both_workers_took_part(&workers_of(&server, &ids).await);
-    eprintln!("cli batch of {N}: {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_inputs_through_the_library_helper_streamed() {
-    let started = Instant::now();
     let server = server().bind("127.0.0.1:0").await.unwrap();
     let (_python, _ours) = start_workers(&server).await;
     let endpoint = support::client(&server, KEY).endpoint(EP);
@@ -181,5 +194,4 @@ async fn five_thousand_inputs_through_the_library_helper_streamed() {
     assert_eq!(seen.len(), N);
     assert_eq!(outputs.batch_ids().len(), 1);
     assert_both_workers_took_part(&workers_of(&server, &ids).await);
-    eprintln!("library batch of {N}: {:?}", started.elapsed());
 }
