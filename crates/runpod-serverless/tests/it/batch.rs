@@ -346,3 +346,55 @@ async fn run_reports_failed_requests_as_items() {
     }
     server.shutdown().await;
 }
+
+/// The blocking namespace against runpod-local (served from a runtime of its own), no async
+/// in the test.
+#[cfg(feature = "blocking")]
+#[test]
+fn the_blocking_namespace_runs_a_batch_without_async() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(
+            runpod_local::Server::builder()
+                .echo()
+                .api_key(KEY)
+                .bind("127.0.0.1:0"),
+        )
+        .unwrap();
+    let config = Config::builder()
+        .with_api_key(KEY)
+        .with_serverless_base_url(server.serverless_base_url())
+        .build()
+        .unwrap();
+    let endpoint = runpod_serverless::blocking::ServerlessClient::builder()
+        .with_config(config)
+        .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_millis(50)))
+        .build()
+        .unwrap()
+        .endpoint("blocking-ep");
+
+    let batch = endpoint.batch().create_with([json!(1), json!(2)]).unwrap();
+    assert_eq!(batch.append([json!(3)]).unwrap().len(), 1);
+    batch.finalize().unwrap();
+    let done = batch.wait().unwrap();
+    assert_eq!(done.request_completed, Some(3));
+    let outputs: Vec<Value> = batch
+        .requests()
+        .map(|item| item.unwrap().1.output.unwrap())
+        .collect();
+    assert_eq!(outputs, [json!(1), json!(2), json!(3)]);
+    assert_eq!(endpoint.batch().list().unwrap().len(), 1);
+
+    let mut indexes: Vec<usize> = endpoint
+        .batch()
+        .run::<_, u64>(0..20_u64)
+        .map(|item| {
+            let item = item.unwrap();
+            assert_eq!(item.output.unwrap(), item.index as u64);
+            item.index
+        })
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..20).collect::<Vec<_>>());
+    rt.block_on(server.shutdown());
+}
