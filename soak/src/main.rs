@@ -15,6 +15,7 @@
 //! Run it with `cargo xtask soak [--jobs N] [--short]`; `--help` lists the knobs. It prints a
 //! summary and exits non-zero when an invariant does not hold.
 
+mod batches;
 mod jobs;
 mod proxy;
 mod report;
@@ -287,6 +288,8 @@ async fn soak(args: Args) -> Result<bool, Error> {
         }
     }
 
+    let batch_ok = batch_phase(&args, &endpoint, &spec, &mut running).await?;
+
     let mut stopped = Vec::new();
     for worker in running {
         let (id, log) = (worker.id.clone(), worker.log.clone());
@@ -295,7 +298,7 @@ async fn soak(args: Args) -> Result<bool, Error> {
     }
     server.shutdown().await;
 
-    Ok(report::summary(&report::Inputs {
+    let jobs_ok = report::summary(&report::Inputs {
         settings: &settings,
         outcomes: &outcomes,
         ledger: proxy.ledger(),
@@ -304,5 +307,66 @@ async fn soak(args: Args) -> Result<bool, Error> {
         kill: kill.as_ref(),
         stopped: &stopped,
         elapsed,
-    }))
+    });
+    Ok(jobs_ok && batch_ok)
+}
+
+/// Batch Jobs through the same faults (every `/batch…` route is faulted like the others), with
+/// worker w1 (or the first one left) killed once a third of the requests completed. True when
+/// every request of every batch completed exactly once with its own output.
+async fn batch_phase(
+    args: &Args,
+    endpoint: &runpod_serverless::Endpoint,
+    spec: &Spec,
+    running: &mut Vec<WorkerProcess>,
+) -> Result<bool, Error> {
+    let (count, size) = if args.short { (3, 300) } else { (6, 2_000) };
+    let plans: Vec<batches::Planned> = (0..count)
+        .map(|number| batches::Planned { number, size })
+        .collect();
+    let total = count * size;
+    say(format!("batch phase: {count} batches × {size} requests"));
+    let started = Instant::now();
+    let handles = batches::submit(endpoint, &plans).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if batches::completed(&handles)
+            .await
+            .is_some_and(|done| done >= total / 3)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !running.is_empty() {
+        let victim = running.remove(0);
+        let id = victim.id.clone();
+        let status = victim.kill().await?;
+        let replacement = format!("{id}-batch-restarted");
+        running.push(WorkerProcess::spawn(spec, &replacement)?);
+        say(format!(
+            "  … SIGKILL {id} ({}) mid-batch; started {replacement}",
+            workers::describe(status)
+        ));
+    }
+    let problems = batches::verify(&handles, &plans).await;
+    for problem in problems.iter().take(20) {
+        say(format!("  ✗ {problem}"));
+    }
+    let ok = problems.is_empty();
+    say(format!(
+        "batch phase: {} in {:.1} s — {}",
+        if ok {
+            "every request of every batch completed once"
+        } else {
+            "FAILED"
+        },
+        started.elapsed().as_secs_f64(),
+        if ok {
+            "ok".to_owned()
+        } else {
+            format!("{} problem(s)", problems.len())
+        }
+    ));
+    Ok(ok)
 }

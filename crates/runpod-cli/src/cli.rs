@@ -116,6 +116,10 @@ chunks as the worker streams them, --no-wait prints the job id and returns at on
     #[command(subcommand)]
     Endpoint(EndpointCommand),
 
+    /// Batch Jobs (beta): many inputs as one batch, with counts and paged results.
+    #[command(subcommand)]
+    Batch(crate::commands::batch::BatchCommand),
+
     /// Manage serverless endpoints.
     #[command(subcommand)]
     Endpoints(EndpointsCommand),
@@ -735,7 +739,7 @@ that key; a --host other than loopback requires a key unless --insecure-no-auth 
     },
 }
 
-fn duration(value: &str) -> Result<Duration, String> {
+pub(crate) fn duration(value: &str) -> Result<Duration, String> {
     runpod_local::parse_duration(value).map_err(|e| e.to_string())
 }
 

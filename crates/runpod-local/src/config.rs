@@ -9,6 +9,8 @@ use crate::limits::Limits;
 
 /// Largest `/run` body Runpod accepts ("10 MB"; read as MiB).
 pub(crate) const RUN_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// Largest batch create or append body ("at most 10 MB per call", read as MiB like `/run`).
+pub(crate) const BATCH_BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// Largest `/runsync` body Runpod accepts ("20 MB").
 pub(crate) const RUNSYNC_BODY_LIMIT: usize = 20 * 1024 * 1024;
 /// Largest worker post (result or stream chunk). Runpod states no limit; the Python worker warns

@@ -67,6 +67,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // CLIENT-MODULES (owned by the client helper)
+pub mod batch;
 mod client;
 mod endpoint;
 mod job;
@@ -82,6 +83,7 @@ mod stream;
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 
+pub use batch::{BatchHandle, BatchOutput, BatchRun, Batches, MAX_BATCH_REQUESTS};
 pub use client::{ServerlessClient, ServerlessClientBuilder};
 pub use endpoint::Endpoint;
 pub use job::JobHandle;
@@ -94,8 +96,9 @@ pub use run::{RunRequest, RunSyncRequest};
 pub use runpod_transport::{Config, Error, HttpClient, Report, Result};
 #[doc(no_inline)]
 pub use runpod_types::serverless::{
-    ExecutionPolicy, HealthJobs, HealthResponse, HealthWorkers, JobState, JobStatus,
-    PurgeQueueResponse, S3Config, StreamChunk,
+    Batch, BatchRequest, BatchRequestStatus, BatchRequestsPage, BatchStatus, ExecutionPolicy,
+    HealthJobs, HealthResponse, HealthWorkers, JobState, JobStatus, PurgeQueueResponse, S3Config,
+    StreamChunk,
 };
 
 #[cfg(feature = "worker")]

@@ -84,3 +84,31 @@ impl std::fmt::Display for Route {
         f.write_str(self.segment())
     }
 }
+
+impl Batch {
+    /// Whether the batch has ended: FAILED or CANCELLED, or every request completed or failed
+    /// (`requestCompleted + requestFailed == requestTotal`; Runpod has no COMPLETED state).
+    ///
+    /// A DRAFT is never done, even when empty: its requests have not been queued yet.
+    pub fn is_done(&self) -> bool {
+        match &self.status {
+            Some(BatchStatus::Failed | BatchStatus::Cancelled) => true,
+            Some(BatchStatus::Draft) | None => false,
+            Some(_) => {
+                let total = self.request_total.unwrap_or(0);
+                let ended = self.request_completed.unwrap_or(0) + self.request_failed.unwrap_or(0);
+                ended >= total && self.request_total.is_some()
+            }
+        }
+    }
+}
+
+impl BatchRequestStatus {
+    /// Whether the request has ended. PENDING, an unknown status and the queue states are not.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut
+        )
+    }
+}

@@ -63,7 +63,7 @@ pub use runpod_serverless as serverless;
 #[cfg(feature = "serverless")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serverless")))]
 #[doc(inline)]
-pub use runpod_serverless::{Endpoint, JobHandle, ServerlessClient};
+pub use runpod_serverless::{BatchHandle, Batches, Endpoint, JobHandle, ServerlessClient};
 
 /// The blocking serverless client.
 #[cfg(feature = "blocking")]

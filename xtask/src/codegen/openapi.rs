@@ -101,7 +101,9 @@ pub(crate) struct RouteDef {
 }
 
 /// Every route under `paths`, in document order: one operation per path, tagged `client` or
-/// `worker`, with the path `/{endpoint_id}/<segment>[/…]`.
+/// `worker`, with the path `/{endpoint_id}/<segment>[/…]`. Operations marked `x-route: <name>`
+/// form one route together (every method they use, the path up to their shared segment): Batch
+/// Jobs is nine operations under `/batch`, and one class for rate limits and faults.
 pub(crate) fn routes(spec: &Value) -> Result<Vec<RouteDef>> {
     let paths = spec
         .get("paths")
@@ -111,60 +113,93 @@ pub(crate) fn routes(spec: &Value) -> Result<Vec<RouteDef>> {
     for (path, item) in paths {
         let path = path.as_str().context("a path is not a string")?;
         let item = item.as_mapping().context("a path item is not a mapping")?;
-        let mut ops = item.iter().filter(|(m, _)| {
-            m.as_str()
-                .is_some_and(|m| ["get", "put", "post", "delete", "patch"].contains(&m))
-        });
-        let (Some((method, op)), None) = (ops.next(), ops.next()) else {
+        let ops: Vec<(&Value, &Value)> = item
+            .iter()
+            .filter(|(m, _)| {
+                m.as_str()
+                    .is_some_and(|m| ["get", "put", "post", "delete", "patch"].contains(&m))
+            })
+            .collect();
+        let grouped = ops.iter().all(|(_, op)| s(op, "x-route").is_some());
+        if ops.is_empty() || (ops.len() > 1 && !grouped) {
             bail!(
-                "{path}: a route has exactly one operation (list more methods in x-also-accepts)"
-            );
-        };
-        let operation_id =
-            s(op, "operationId").with_context(|| format!("{path} has no operationId"))?;
-        let side = match op
-            .get("tags")
-            .and_then(|t| t.get(0))
-            .and_then(Value::as_str)
-        {
-            Some("client") => "Client",
-            Some("worker") => "Worker",
-            other => bail!("{path}: tag it `client` or `worker`, not {other:?}"),
-        };
-        let mut methods = vec![method.as_str().unwrap_or_default().to_ascii_uppercase()];
-        for extra in op
-            .get("x-also-accepts")
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            methods.push(
-                extra
-                    .as_str()
-                    .context("x-also-accepts lists method names")?
-                    .to_ascii_uppercase(),
+                "{path}: a route has exactly one operation (list more methods in x-also-accepts, \
+                 or name a shared route with x-route)"
             );
         }
-        let segment = path
-            .strip_prefix("/{endpoint_id}/")
-            .and_then(|rest| rest.split('/').next())
-            .filter(|seg| !seg.is_empty() && !seg.contains('{'))
-            .with_context(|| format!("{path}: a route path is /{{endpoint_id}}/<segment>[/…]"))?;
-        let ident = upper_camel(operation_id);
-        if out.iter().any(|r| r.ident == ident || r.segment == segment) {
-            bail!("{path}: route name or segment used twice");
+        for (method, op) in ops {
+            let route = route_def(path, method, op)?;
+            let same_segment = out.iter().any(|r| r.segment == route.segment);
+            match out.iter_mut().find(|r| r.ident == route.ident) {
+                Some(group) if s(op, "x-route").is_some() && group.segment == route.segment => {
+                    for m in route.methods {
+                        if !group.methods.contains(&m) {
+                            group.methods.push(m);
+                        }
+                    }
+                }
+                Some(_) => bail!("{path}: route name {} used twice", route.ident),
+                None if same_segment => {
+                    bail!("{path}: route segment {} used twice", route.segment)
+                }
+                None => out.push(route),
+            }
         }
-        out.push(RouteDef {
-            ident,
+    }
+    Ok(out)
+}
+
+/// One operation as a route (before grouping).
+fn route_def(path: &str, method: &Value, op: &Value) -> Result<RouteDef> {
+    let operation_id = s(op, "operationId").with_context(|| format!("{path} has no operationId"))?;
+    let side = match op
+        .get("tags")
+        .and_then(|t| t.get(0))
+        .and_then(Value::as_str)
+    {
+        Some("client") => "Client",
+        Some("worker") => "Worker",
+        other => bail!("{path}: tag it `client` or `worker`, not {other:?}"),
+    };
+    let mut methods = vec![method.as_str().unwrap_or_default().to_ascii_uppercase()];
+    for extra in op
+        .get("x-also-accepts")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        methods.push(
+            extra
+                .as_str()
+                .context("x-also-accepts lists method names")?
+                .to_ascii_uppercase(),
+        );
+    }
+    let segment = path
+        .strip_prefix("/{endpoint_id}/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|seg| !seg.is_empty() && !seg.contains('{'))
+        .with_context(|| format!("{path}: a route path is /{{endpoint_id}}/<segment>[/…]"))?;
+    Ok(match s(op, "x-route") {
+        Some(group) => RouteDef {
+            ident: upper_camel(group),
+            operation_id: group.to_owned(),
+            methods,
+            path: format!("/{{endpoint_id}}/{segment}"),
+            segment: segment.to_owned(),
+            side: side.to_owned(),
+            summary: format!("Every `/{segment}` operation ({operation_id}, …)"),
+        },
+        None => RouteDef {
+            ident: upper_camel(operation_id),
             operation_id: operation_id.to_owned(),
             methods,
             path: path.to_owned(),
             segment: segment.to_owned(),
             side: side.to_owned(),
             summary: s(op, "summary").unwrap_or_default().to_owned(),
-        });
-    }
-    Ok(out)
+        },
+    })
 }
 
 struct Builder<'a> {

@@ -1,6 +1,7 @@
 //! One module per group of commands; each calls the SDK and prints what comes back.
 
 mod account;
+pub(crate) mod batch;
 mod config;
 mod jobs;
 mod local;
@@ -27,6 +28,7 @@ pub(crate) async fn dispatch(cli: Cli) -> CliResult {
         Command::Billing(args) => account::billing(&ctx, args).await,
         Command::Account => account::account(&ctx).await,
         Command::Local(command) => local::run(&ctx, command).await,
+        Command::Batch(command) => batch::run(&ctx, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::grammar(), "runpod", &mut script);

@@ -2,6 +2,7 @@
 //! worker serving its queue) or an httpmock server.
 
 mod admin;
+mod batch;
 mod config;
 mod errors;
 mod help;

@@ -22,7 +22,7 @@
 //! ```
 
 mod catalog;
-mod clock;
+pub(crate) mod clock;
 mod endpoints;
 mod problem;
 mod state;

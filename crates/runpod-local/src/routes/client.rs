@@ -140,6 +140,28 @@ async fn job_request(
     let config = store.config();
     let (request, size): (JobRequest, usize) =
         read_model(body, limit, config.limits.read_timeout, "job request").await?;
+    let request = checked_job_request(request, config)?;
+    Ok((request, store.ledger().charge(size)?))
+}
+
+/// A job request from a JSON object (one request of a batch), checked as a `/run` body is.
+pub(super) fn parse_job_request(
+    map: serde_json::Map<String, serde_json::Value>,
+    config: &crate::config::Config,
+) -> Result<JobRequest, ApiError> {
+    if !map.contains_key("input") {
+        return Err(ApiError::bad_request("job request has no `input` field"));
+    }
+    let request: JobRequest = serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|error| ApiError::bad_request(format!("invalid job request: {error}")))?;
+    checked_job_request(request, config)
+}
+
+/// A job request with a webhook the server may call and a sane policy.
+fn checked_job_request(
+    request: JobRequest,
+    config: &crate::config::Config,
+) -> Result<JobRequest, ApiError> {
     if let Some(url) = &request.webhook {
         crate::webhook::check(url, &config.webhook_hosts).map_err(ApiError::bad_request)?;
     }
@@ -155,5 +177,5 @@ async fn job_request(
             }
         }
     }
-    Ok((request, store.ledger().charge(size)?))
+    Ok(request)
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface: client routes, worker routes, auth, and request parsing shared by both.
 
+mod batch;
 mod client;
 mod worker;
 
@@ -17,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter};
+use axum::routing::{MethodFilter, MethodRouter, delete, get, post};
 use runpod_types::serverless::{Route, Side};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -41,7 +42,29 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
             Side::Worker => worker_routes = worker_routes.route(&path, handler),
         }
     }
+    // Batch Jobs is one route of the table (its rate-limit and fault class) but several paths.
     let client_routes = client_routes
+        .route("/v2/{endpoint_id}/batch", post(batch::create).get(batch::list))
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}",
+            get(batch::get).put(batch::update),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/requests",
+            post(batch::append).get(batch::requests_page),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/requests/{request_id}",
+            delete(batch::remove_request),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/finalize",
+            post(batch::finalize),
+        )
+        .route(
+            "/v2/{endpoint_id}/batch/{batch_id}/cancel",
+            post(batch::cancel),
+        )
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_client_key,

@@ -256,12 +256,12 @@ impl Store {
     }
 }
 
-fn millis_to_duration(ms: i64) -> Duration {
+pub(super) fn millis_to_duration(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Runpod-shaped ids: a uuid with a `-u1` suffix, `sync-` in front for `/runsync`.
-fn new_job_id(sync: bool) -> String {
+pub(super) fn new_job_id(sync: bool) -> String {
     let uuid = uuid::Uuid::new_v4();
     if sync {
         format!("sync-{uuid}-u1")

@@ -46,6 +46,8 @@ pub(super) struct Job {
     input_charge: Charge,
     pub(super) output_charge: Charge,
     chunk_charge: Charge,
+    /// The batch the job came from (Batch Jobs), handed to the worker as `batchId`.
+    pub(super) batch_id: Option<String>,
 }
 
 impl Job {
@@ -84,6 +86,7 @@ impl Job {
             input_charge,
             output_charge: Charge::default(),
             chunk_charge: Charge::default(),
+            batch_id: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl Job {
             webhook: self.webhook.clone(),
             policy: self.policy.clone(),
             s3_config: self.s3_config.clone(),
+            batch_id: self.batch_id.clone(),
             ..Default::default()
         }
     }

@@ -4,6 +4,7 @@
 //! (long polls, `/runsync`) uses [`Notify`]: a waiter registers before it checks the state, so a
 //! change between the check and the wait still wakes it.
 
+pub(crate) mod batch;
 mod client;
 mod job;
 mod reaper;
@@ -65,6 +66,8 @@ struct Endpoint {
     work_available: Arc<Notify>,
     /// A job was queued here before (the first-job hook has run).
     had_jobs: bool,
+    /// Batch Jobs (beta), oldest first; see `batch.rs`.
+    batches: Vec<batch::Batch>,
 }
 
 impl Endpoint {

@@ -2,6 +2,7 @@
 
 mod auth;
 mod bad_requests;
+mod batch;
 mod binary;
 mod client_api;
 mod faults;

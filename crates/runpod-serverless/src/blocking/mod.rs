@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod runtime;
 
 use std::fmt;
@@ -45,6 +46,7 @@ use runpod_types::serverless::{HealthResponse, JobState, PurgeQueueResponse, Str
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use self::batch::{BatchHandle, Batches, Iter as BatchIter};
 use self::runtime::RuntimeThread;
 use crate::poll::PollPolicy;
 use crate::rate_limit::RateLimits;

@@ -281,7 +281,7 @@ async fn the_client_and_the_worker_never_show_the_key() {
 }
 
 /// The `runpod` binary of this build: `target/<profile>/runpod`, next to `deps/`.
-fn cli_binary() -> PathBuf {
+pub(crate) fn cli_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe
         .parent()

@@ -10,6 +10,7 @@
 //! The scripts stub one SDK dependency, py-cpuinfo: it only names the CPU for `--rp_debugger`
 //! output, and finding out costs a second interpreter start per process.
 
+mod batch;
 mod client;
 mod our_worker;
 mod startup;

@@ -270,7 +270,7 @@ async fn the_official_endpoint_and_asyncio_endpoint_drive_our_in_process_workers
 }
 
 /// The `echo_worker` example, built once per test run (a no-op when it is up to date).
-fn echo_worker_binary() -> &'static Path {
+pub(crate) fn echo_worker_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

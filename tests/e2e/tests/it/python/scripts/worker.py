@@ -68,6 +68,11 @@ async def blocks(job):
     return {"quick": job["input"]}
 
 
+def echo(job):
+    """echo_worker's protocol: `{"echo": x}` returns x (the batch tests share a queue with it)."""
+    return job["input"].get("echo")
+
+
 RUNNING = {"now": 0, "peak": 0}
 
 
@@ -90,6 +95,7 @@ CONFIGS = {
     "refresh": {"handler": plain, "refresh_worker": True},
     "blocks": {"handler": blocks},
     "concurrent": {"handler": concurrent, "concurrency_modifier": lambda current: 3},
+    "echo": {"handler": echo, "concurrency_modifier": lambda current: 4},
 }
 
 runpod.serverless.start(CONFIGS[KIND])
