@@ -616,6 +616,11 @@ that key."
         /// Answer every job inside the server with its input as output (no worker needed).
         #[arg(long)]
         echo: bool,
+        /// A worker of a load-balancing endpoint, served at /lb/ENDPOINT/…:
+        /// ENDPOINT=URL[,health=PATH_OR_URL][,id=WORKER_ID]; health defaults to URL/ping.
+        /// Repeatable.
+        #[arg(long = "lb", value_name = "ENDPOINT=URL")]
+        lb: Vec<runpod_local::LbWorker>,
     },
 }
 

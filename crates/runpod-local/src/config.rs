@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) faults: FaultConfig,
     pub(crate) inline_handler: Option<InlineHandler>,
+    pub(crate) lb_workers: Vec<crate::lb::LbWorker>,
+    pub(crate) lb_limits: crate::lb::LbLimits,
 }
 
 impl Default for Config {
@@ -53,6 +55,8 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(30),
             faults: FaultConfig::default(),
             inline_handler: None,
+            lb_workers: Vec::new(),
+            lb_limits: crate::lb::LbLimits::default(),
         }
     }
 }
@@ -69,6 +73,8 @@ impl fmt::Debug for Config {
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("faults", &self.faults)
             .field("inline_handler", &self.inline_handler.is_some())
+            .field("lb_workers", &self.lb_workers)
+            .field("lb_limits", &self.lb_limits)
             .finish()
     }
 }

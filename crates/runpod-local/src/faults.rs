@@ -44,11 +44,13 @@ pub enum Route {
     Ping,
     /// `GET /v2/{endpoint}/job-stop/{worker}`
     JobStop,
+    /// Any request to a load-balancing endpoint, `/lb/{endpoint}/{path}`.
+    Lb,
 }
 
 impl Route {
     /// Every route, client side first.
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 16] = [
         Route::Run,
         Route::RunSync,
         Route::Status,
@@ -64,6 +66,7 @@ impl Route {
         Route::JobStream,
         Route::Ping,
         Route::JobStop,
+        Route::Lb,
     ];
 
     /// The route's path segment, as used in URLs and in `--fault` rules.
@@ -84,6 +87,7 @@ impl Route {
             Route::JobStream => "job-stream",
             Route::Ping => "ping",
             Route::JobStop => "job-stop",
+            Route::Lb => "lb",
         }
     }
 
@@ -102,6 +106,9 @@ impl Route {
 
     /// The route a request path (`/v2/{endpoint}/{route}/…`) addresses, if any.
     pub(crate) fn from_path(path: &str) -> Option<Route> {
+        if path.starts_with("/lb/") {
+            return Some(Route::Lb);
+        }
         let mut segments = path.strip_prefix("/v2/")?.split('/');
         let _endpoint = segments.next()?;
         segments.next()?.parse().ok()
@@ -336,7 +343,7 @@ pub(crate) fn parse_duration(value: &str) -> Result<Duration, ParseError> {
 
 /// A fault rule, route name or duration that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(String);
+pub struct ParseError(pub(crate) String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -35,6 +35,7 @@ mod config;
 mod error;
 mod faults;
 mod inline;
+mod lb;
 pub mod rest_v2;
 mod routes;
 mod server;
@@ -43,6 +44,7 @@ mod webhook;
 mod wire;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
+pub use lb::{LbCounts, LbLimits, LbWorker};
 pub use server::{RunningServer, Server, ServerBuilder};
 
 /// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the

@@ -17,6 +17,7 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         endpoint_id,
         worker_id,
         echo,
+        lb,
     } = command;
     let key = ctx
         .api_key_flag()
@@ -28,6 +29,9 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
     }
     if echo {
         builder = builder.echo();
+    }
+    for worker in lb {
+        builder = builder.lb_worker(worker);
     }
     let server = builder
         .bind((host.as_str(), port))

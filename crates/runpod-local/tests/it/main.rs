@@ -6,6 +6,7 @@ mod binary;
 mod client_api;
 mod faults;
 mod inline;
+mod lb;
 mod lifecycle;
 mod rest_v2;
 mod server_api;
