@@ -11,8 +11,6 @@ use crate::wire::ErrorBody;
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
-    /// Sent as `Retry-After` (429 answers always carry 1 s).
-    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -20,14 +18,7 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
-            retry_after: None,
         }
-    }
-
-    /// Adds a `Retry-After` header (whole seconds).
-    pub(crate) fn retry_after(mut self, after: std::time::Duration) -> Self {
-        self.retry_after = Some(after);
-        self
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -59,13 +50,8 @@ impl IntoResponse for ApiError {
             error: Some(self.message),
             ..Default::default()
         };
-        let retry_after = self.retry_after;
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(after) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
-        } else if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -61,6 +61,9 @@ mod run;
 mod stream;
 mod waiting;
 
+/// Load-balancing endpoints: plain HTTP to workers, with worker affinity.
+pub mod lb;
+
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

@@ -46,6 +46,7 @@ mod response;
 mod retry;
 mod sending;
 mod sse;
+mod streaming;
 mod url_base;
 
 pub use http::{HeaderMap, Method, StatusCode};
@@ -64,6 +65,7 @@ pub use response::{Response, from_value};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use sending::{JsonFuture, ResponseFuture};
 pub use sse::SseEvent;
+pub use streaming::{ByteStream, StreamingResponse, from_slice};
 pub use url_base::UrlBase;
 
 /// `Result` with this crate's [`Error`].

@@ -309,7 +309,7 @@ impl RequestBuilder {
         }
     }
 
-    fn prepare(self) -> Result<Prepared, Error> {
+    pub(crate) fn prepare(self) -> Result<Prepared, Error> {
         if let Some(err) = self.error {
             return Err(err);
         }
@@ -380,10 +380,10 @@ pub(crate) enum Outcome {
 
 #[derive(Clone)]
 pub(crate) struct Prepared {
-    client: HttpClient,
+    pub(crate) client: HttpClient,
     pub(crate) method: Method,
     pub(crate) url: Url,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     body: Option<Bytes>,
     idempotent: bool,
     /// A policy of this request's own; `None`: the client's (kept there, not copied into every

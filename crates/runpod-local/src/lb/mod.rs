@@ -7,8 +7,7 @@
 //! only to healthy workers, with the `X-Runpod-Worker-Id` affinity modes.
 //!
 //! What the hosted platform does not document, and what this gateway chose:
-//! - "no workers available" is answered `503` with `{"error": "no workers available"}` and
-//!   `Retry-After: 5`, at once when no worker is healthy or starting, or after the worker wait
+//! - "no workers available" is answered `503` with `{"error": "no workers available"}`, at once when no worker is healthy or starting, or after the worker wait
 //!   ([`LbLimits::worker_wait`], default 2 min) while one is still initializing.
 //! - A worker whose health route fails is out of the pool: strict affinity to it answers 404
 //!   `affinity_worker_gone`. It comes back when its health route answers 200 again.

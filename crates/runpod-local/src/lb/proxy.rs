@@ -4,7 +4,6 @@ use std::error::Error as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -214,8 +213,8 @@ fn gone() -> ApiError {
 }
 
 fn no_workers() -> ApiError {
+    // No Retry-After: clients pace cold-start retries themselves (5–10 s, Runpod's advice).
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no workers available")
-        .retry_after(Duration::from_secs(5))
 }
 
 fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {

@@ -5,6 +5,7 @@
 mod blocking;
 mod decode_edges;
 mod errors;
+mod lb;
 mod live;
 mod local;
 mod rate_limits;
