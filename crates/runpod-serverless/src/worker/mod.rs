@@ -120,6 +120,7 @@ mod env;
 mod handler;
 mod heartbeat;
 mod job;
+pub mod lb;
 mod local;
 mod random;
 mod report;
