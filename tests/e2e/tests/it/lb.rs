@@ -134,7 +134,7 @@ fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lb_worker_behind_runpod_local_driven_by_our_client() {
     let ready = WorkerProcess::start(&[]).await;
-    let mut slow_start = WorkerProcess::start(&[("INIT_MS", "2500")]).await;
+    let mut slow_start = WorkerProcess::start(&[("INIT_MS", "4000")]).await;
     let server = Server::builder()
         .api_key(KEY)
         .lb_worker(LbWorker::new("lb", &ready.url))

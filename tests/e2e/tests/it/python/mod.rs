@@ -11,6 +11,7 @@
 //! output, and finding out costs a second interpreter start per process.
 
 mod client;
+mod lb_http;
 mod our_worker;
 mod worker;
 
