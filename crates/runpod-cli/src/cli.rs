@@ -386,11 +386,19 @@ pub(crate) enum EndpointsCommand {
     List,
     /// Show one endpoint.
     Get(IdArg),
-    /// Create a queue endpoint (scaling on queue delay, 4 s, unless --body says otherwise).
+    /// Create an endpoint: a queue endpoint scaling on queue delay (4 s) unless --type or --body
+    /// says otherwise; `--type load-balancer` needs `--request-count N` (REQUEST_COUNT scaling).
     Create {
         /// Endpoint name.
         #[arg(long)]
         name: Option<String>,
+        /// Endpoint kind.
+        #[arg(long = "type", value_enum, value_name = "KIND")]
+        kind: Option<EndpointKindArg>,
+        /// Requests per worker that make the endpoint scale (REQUEST_COUNT scaling; required
+        /// for load-balancer endpoints unless --body sets scaling).
+        #[arg(long, value_name = "N")]
+        request_count: Option<i64>,
         #[command(flatten)]
         shape: EndpointShape,
         #[command(flatten)]
@@ -410,6 +418,15 @@ pub(crate) enum EndpointsCommand {
     },
     /// Delete an endpoint.
     Delete(IdArg),
+}
+
+/// The kind of a serverless endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EndpointKindArg {
+    /// Jobs through a queue (/run, /runsync, …).
+    Queue,
+    /// HTTP straight to the workers' own servers.
+    LoadBalancer,
 }
 
 /// Secure or community cloud.

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    CloudArg, ContainerArgs, EndpointShape, EndpointsCommand, PodsCommand, RegistriesCommand,
-    TemplatesCommand, VolumesCommand,
+    CloudArg, ContainerArgs, EndpointKindArg, EndpointShape, EndpointsCommand, PodsCommand,
+    RegistriesCommand, TemplatesCommand, VolumesCommand,
 };
 use crate::context::Context;
 use crate::error::{CliError, CliResult, Doing};
@@ -141,14 +141,39 @@ pub(crate) async fn endpoints(ctx: &Context, command: EndpointsCommand) -> CliRe
             ctx.out
                 .object(&api.get(&id.id).send().await.map_err(doing.err())?)
         }
-        EndpointsCommand::Create { name, shape, body } => {
+        EndpointsCommand::Create {
+            name,
+            kind,
+            request_count,
+            shape,
+            body,
+        } => {
             let mut fields = Fields::new(input::body(body.body.as_deref())?);
+            match kind {
+                Some(EndpointKindArg::LoadBalancer) => fields.set("type", Some("LOAD_BALANCER")),
+                Some(EndpointKindArg::Queue) => fields.set("type", Some("QUEUE")),
+                None => {}
+            }
+            if let Some(n) = request_count {
+                fields.set(
+                    "scaling",
+                    Some(json!({"type": "REQUEST_COUNT", "requestCount": n})),
+                );
+            }
+            let load_balancer = fields.body.get("type") == Some(&json!("LOAD_BALANCER"));
+            if load_balancer && !fields.body.contains_key("scaling") {
+                return Err(CliError::usage(
+                    "a load-balancer endpoint scales on request count: add --request-count N",
+                ));
+            }
             // The Python SDK's defaults: a queue endpoint scaling on a 4 s queue delay.
             fields.default("type", json!("QUEUE"));
             fields.default("scaling", json!({"type": "QUEUE_DELAY", "queueDelay": 4}));
             fields.set("name", name);
             fields.endpoint_shape(shape);
             let request: rest::CreateEndpointRequest = fields.decode("endpoint create")?;
+            runpod::admin::check_endpoint_kind(&request.type_, Some(&request.scaling))
+                .map_err(|e| CliError::usage(e.to_string()))?;
             let doing = admin.doing(format!("create endpoint {}", request.name));
             let created = api
                 .create(
