@@ -120,6 +120,10 @@ chunks as the worker streams them, --no-wait prints the job id and returns at on
     #[command(subcommand)]
     Endpoints(EndpointsCommand),
 
+    /// Send HTTP requests to a load-balancing endpoint's workers.
+    #[command(subcommand)]
+    Lb(LbCommand),
+
     /// Manage templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -418,6 +422,38 @@ pub(crate) enum EndpointsCommand {
     },
     /// Delete an endpoint.
     Delete(IdArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LbCommand {
+    /// Send one request and print the status, the worker that answered and the body.
+    #[command(
+        long_about = "Send one request to a load-balancing endpoint (https://ENDPOINT.api.runpod.ai/PATH, or below RUNPOD_LB_BASE_URL, e.g. http://127.0.0.1:8000/lb/{endpoint_id} for `runpod local serve --lb …`) and print the status, the worker that answered (X-Runpod-Worker-Id) and the body: JSON pretty-printed, server-sent events one per line. With --output json: one JSON object (status, worker_id, body), or one JSON line per event. \"no workers available\" is retried (4 tries, 5 s apart)."
+    )]
+    Request {
+        /// Endpoint id.
+        endpoint: String,
+        /// HTTP method (GET, POST, PUT, …).
+        method: String,
+        /// Path below the endpoint, e.g. /v1/chat (query string allowed).
+        path: String,
+        /// Body: JSON inline, @FILE, or - for stdin (sent as application/json when it parses
+        /// as JSON, else as application/octet-stream).
+        #[arg(long, value_name = "JSON|@FILE|-")]
+        data: Option<String>,
+        /// A request header NAME:VALUE (repeatable).
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+        /// Ask for this worker (soft: another one answers if it is unavailable).
+        #[arg(long, value_name = "WORKER_ID")]
+        worker: Option<String>,
+        /// Only --worker may answer (waits for it; fails if it is gone).
+        #[arg(long, requires = "worker", conflicts_with = "strict_resume")]
+        strict: bool,
+        /// As --strict, and resume the worker if it was scaled down.
+        #[arg(long, requires = "worker")]
+        strict_resume: bool,
+    },
 }
 
 /// The kind of a serverless endpoint.

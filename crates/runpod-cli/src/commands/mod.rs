@@ -3,6 +3,7 @@
 mod account;
 mod config;
 mod jobs;
+mod lb;
 mod local;
 mod resources;
 
@@ -20,6 +21,7 @@ pub(crate) async fn dispatch(cli: Cli) -> CliResult {
         Command::Job(command) => jobs::job(&ctx, command).await,
         Command::Endpoint(command) => jobs::endpoint(&ctx, command).await,
         Command::Endpoints(command) => resources::endpoints(&ctx, command).await,
+        Command::Lb(command) => lb::run(&ctx, command).await,
         Command::Templates(command) => resources::templates(&ctx, command).await,
         Command::Pods(command) => resources::pods(&ctx, command).await,
         Command::Volumes(command) => resources::volumes(&ctx, command).await,
