@@ -96,13 +96,13 @@ async fn require_client_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = &store.config().api_key {
-        if bearer_token(request.headers()) != Some(key.as_str()) {
-            return ApiError::unauthorized(
-                "missing or wrong API key (send `Authorization: Bearer <key>`)",
-            )
-            .into_response();
-        }
+    if let Some(key) = &store.config().api_key
+        && bearer_token(request.headers()) != Some(key.as_str())
+    {
+        return ApiError::unauthorized(
+            "missing or wrong API key (send `Authorization: Bearer <key>`)",
+        )
+        .into_response();
     }
     next.run(request).await
 }

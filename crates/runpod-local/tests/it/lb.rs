@@ -252,7 +252,7 @@ async fn without_a_healthy_worker_the_answer_is_no_workers_available() {
         .unwrap();
     let http = reqwest::Client::new();
     for endpoint in ["cold", "dead"] {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let response = http
             .get(format!("{}/echo/x", server.lb_url(endpoint)))
             .send()
@@ -291,7 +291,7 @@ async fn bodies_stream_and_limits_hold() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let first = response.chunk().await.unwrap().unwrap();
-    let at_first = std::time::Instant::now();
+    let at_first = tokio::time::Instant::now();
     assert_eq!(&first[..], b"chunk 0\n");
     let mut rest = Vec::new();
     while let Some(chunk) = response.chunk().await.unwrap() {

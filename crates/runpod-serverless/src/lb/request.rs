@@ -294,8 +294,7 @@ impl LbResponse {
     /// [`Affinity::Strict`] to the worker that answered, for the next request (none if the
     /// answer named no worker).
     pub fn stick(&self) -> Affinity {
-        self.worker_id()
-            .map_or(Affinity::None, |id| Affinity::strict(id))
+        self.worker_id().map_or(Affinity::None, Affinity::strict)
     }
 }
 

@@ -133,7 +133,7 @@ async fn cold_start_retries_stop_at_the_callers_deadline() {
     });
     // Room for tries at about 0, 0.7 and 1.4 s (fewer if the loaded machine answers slowly),
     // never for the ten the policy allows.
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let err = lb
         .post("/work")
         .timeout(Duration::from_millis(1_800))
