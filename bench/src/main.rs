@@ -1,12 +1,13 @@
 //! `runpod-bench`: benchmarks of the runpod-rs client and worker against the official Python SDK
 //! (`runpod==1.12.0`) and a raw-HTTP baseline, and of runpod-local itself. Loopback only.
 //!
-//! Run through `cargo xtask bench {client,worker,local}` (builds in release first); see
+//! Run through `cargo xtask bench {client,worker,local,lb}` (builds in release first); see
 //! `bench/README.md`. Hidden subcommands (`serve`, `client-sdk`, `client-raw`) are the separate
 //! processes the benches start, so that each measured process's RSS is its own.
 
 mod client;
 mod count;
+mod lb;
 mod local;
 mod measure;
 mod probe;
@@ -43,6 +44,8 @@ enum Cmd {
     /// What waiting costs: requests per job, completion-to-caller latency and client CPU, for
     /// our client (long poll, poll), the official Python client and the official JS SDK.
     Wait(wait::Args),
+    /// The load-balancing gateway: added latency vs the worker direct; our client vs raw reqwest.
+    Lb(lb::Args),
     #[command(hide = true)]
     Serve(serve::Args),
     #[command(hide = true)]
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
             Cmd::Client(a) => client::run(a).await,
             Cmd::Worker(a) => worker::run(a).await,
             Cmd::Local(a) => local::run(a).await,
+            Cmd::Lb(a) => lb::run(a).await,
             Cmd::Serve(a) => serve::run(a).await,
             Cmd::ClientSdk(a) => client::child_sdk(a).await,
             Cmd::ClientRaw(a) => client::child_raw(a).await,

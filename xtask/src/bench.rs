@@ -1,4 +1,4 @@
-//! `cargo xtask bench {client,worker,local,wait} [flags]`: builds the bench (and, for `worker`, the
+//! `cargo xtask bench {client,worker,local,wait,lb,openai} [flags]`: builds the bench (and, for `worker`, the
 //! echo_worker example) in release mode and runs `runpod-bench` with the same arguments.
 
 use anyhow::{Result, bail};
@@ -6,13 +6,13 @@ use std::path::Path;
 
 use crate::release_binaries;
 
-pub(crate) const USAGE: &str = "bench {client|worker|local|wait} [flags]   release-mode benchmarks (see bench/README.md; `--help` after the bench name)";
+pub(crate) const USAGE: &str = "bench {client|worker|local|wait|lb|openai} [flags]   release-mode benchmarks (see bench/README.md; `--help` after the bench name)";
 
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     let Some(which) = args.first() else {
         bail!("usage: cargo xtask {USAGE}");
     };
-    if !matches!(*which, "client" | "worker" | "local" | "wait") {
+    if !matches!(*which, "client" | "worker" | "local" | "wait" | "lb" | "openai") {
         bail!("unknown bench `{which}`; usage: cargo xtask {USAGE}");
     }
     if *which == "worker" {

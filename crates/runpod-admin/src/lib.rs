@@ -53,6 +53,7 @@ mod client;
 pub mod errors;
 mod generated;
 mod graphql;
+mod load_balancing;
 mod logs;
 mod pods;
 mod python_shortcuts;
@@ -67,6 +68,7 @@ pub use graphql::{
     AccountBalance, AccountSpend, GetAccountBalance, GetAccountSpend, GetGpuPricing, GpuPricing,
     LowestPrice,
 };
+pub use load_balancing::check_endpoint_kind;
 pub use logs::LogLine;
 pub use pods::{
     CreatePodWithFallback, CreatedPod, RunningPod, SkippedCandidate, StartupTimings,

@@ -124,6 +124,10 @@ chunks as the worker streams them, --no-wait prints the job id and returns at on
     #[command(subcommand)]
     Endpoints(EndpointsCommand),
 
+    /// Send HTTP requests to a load-balancing endpoint's workers.
+    #[command(subcommand)]
+    Lb(LbCommand),
+
     /// Manage templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -363,7 +367,7 @@ pub(crate) struct Update<U: Args> {
 /// `runpod templates …`
 pub(crate) type TemplatesCommand = Resource<TemplateCreate, Updatable<NamedContainer>>;
 /// `runpod endpoints …`
-pub(crate) type EndpointsCommand = Resource<EndpointFields, Updatable<EndpointFields>>;
+pub(crate) type EndpointsCommand = Resource<EndpointCreate, Updatable<EndpointFields>>;
 /// `runpod pods …`
 pub(crate) type PodsCommand = Resource<PodCreate, PodMore>;
 /// `runpod volumes …`
@@ -396,7 +400,9 @@ pub(crate) const RESOURCES: &[ResourceHelp] = &[
         many: "serverless endpoints",
         own: &[(
             "create",
-            "Create a queue endpoint (scaling on queue delay, 4 s, unless --body says otherwise)",
+            "Create an endpoint: a queue endpoint scaling on queue delay (4 s) unless --type or \
+             --body says otherwise; `--type load-balancer` needs `--request-count N` \
+             (REQUEST_COUNT scaling)",
         )],
         long: &[],
     },
@@ -546,6 +552,66 @@ pub(crate) struct EndpointFields {
     pub(crate) shape: EndpointShape,
     #[command(flatten)]
     pub(crate) body: BodyArg,
+}
+
+/// `endpoints create`.
+#[derive(Debug, Args)]
+pub(crate) struct EndpointCreate {
+    /// Endpoint name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Endpoint kind.
+    #[arg(long = "type", value_enum, value_name = "KIND")]
+    pub(crate) kind: Option<EndpointKindArg>,
+    /// Requests per worker that make the endpoint scale (REQUEST_COUNT scaling; required
+    /// for load-balancer endpoints unless --body sets scaling).
+    #[arg(long, value_name = "N")]
+    pub(crate) request_count: Option<i64>,
+    #[command(flatten)]
+    pub(crate) shape: EndpointShape,
+    #[command(flatten)]
+    pub(crate) body: BodyArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LbCommand {
+    /// Send one request and print the status, the worker that answered and the body.
+    #[command(
+        long_about = "Send one request to a load-balancing endpoint (https://ENDPOINT.api.runpod.ai/PATH, or below RUNPOD_LB_BASE_URL, e.g. http://127.0.0.1:8000/lb/{endpoint_id} for `runpod local serve --lb …`) and print the status, the worker that answered (X-Runpod-Worker-Id) and the body: JSON pretty-printed, server-sent events one per line. With --output json: one JSON object (status, worker_id, body), or one JSON line per event. \"no workers available\" is retried (4 tries, 5 s apart)."
+    )]
+    Request {
+        /// Endpoint id.
+        endpoint: String,
+        /// HTTP method (GET, POST, PUT, …).
+        method: String,
+        /// Path below the endpoint, e.g. /v1/chat (query string allowed).
+        path: String,
+        /// Body: JSON inline, @FILE, or - for stdin (sent as application/json when it parses
+        /// as JSON, else as application/octet-stream).
+        #[arg(long, value_name = "JSON|@FILE|-")]
+        data: Option<String>,
+        /// A request header NAME:VALUE (repeatable).
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+        /// Ask for this worker (soft: another one answers if it is unavailable).
+        #[arg(long, value_name = "WORKER_ID")]
+        worker: Option<String>,
+        /// Only --worker may answer (waits for it; fails if it is gone).
+        #[arg(long, requires = "worker", conflicts_with = "strict_resume")]
+        strict: bool,
+        /// As --strict, and resume the worker if it was scaled down.
+        #[arg(long, requires = "worker")]
+        strict_resume: bool,
+    },
+}
+
+/// The kind of a serverless endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EndpointKindArg {
+    /// Jobs through a queue (/run, /runsync, …).
+    Queue,
+    /// HTTP straight to the workers' own servers.
+    LoadBalancer,
 }
 
 /// Secure or community cloud.
@@ -736,6 +802,11 @@ that key; a --host other than loopback requires a key unless --insecure-no-auth 
         /// Connections served at once; more are answered 503 [default: 1024].
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
+        /// A worker of a load-balancing endpoint, served at /lb/ENDPOINT/…:
+        /// ENDPOINT=URL[,health=PATH_OR_URL][,id=WORKER_ID]; health defaults to URL/ping.
+        /// Repeatable.
+        #[arg(long = "lb", value_name = "ENDPOINT=URL")]
+        lb: Vec<runpod_local::LbWorker>,
     },
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) insecure_no_auth: bool,
     /// Hosts besides loopback that webhooks may go to.
     pub(crate) webhook_hosts: std::sync::Arc<[String]>,
+    pub(crate) lb_workers: Vec<crate::lb::LbWorker>,
+    pub(crate) lb_limits: crate::lb::LbLimits,
 }
 
 impl Default for Config {
@@ -64,6 +66,8 @@ impl Default for Config {
             limits: Limits::default(),
             insecure_no_auth: false,
             webhook_hosts: std::sync::Arc::new([]),
+            lb_workers: Vec::new(),
+            lb_limits: crate::lb::LbLimits::default(),
         }
     }
 }
@@ -83,6 +87,8 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("webhook_hosts", &self.webhook_hosts)
+            .field("lb_workers", &self.lb_workers)
+            .field("lb_limits", &self.lb_limits)
             .finish()
     }
 }

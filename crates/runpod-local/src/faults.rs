@@ -248,7 +248,7 @@ pub(crate) fn parse_duration(value: &str) -> Result<Duration, ParseError> {
 
 /// A fault rule, route name or duration that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(String);
+pub struct ParseError(pub(crate) String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -108,6 +108,23 @@ struct Cli {
     #[arg(long)]
     echo: bool,
 
+    /// A worker of a load-balancing endpoint, served at /lb/ENDPOINT/…:
+    /// ENDPOINT=URL[,health=PATH_OR_URL][,id=WORKER_ID]; health defaults to URL/ping. Repeatable.
+    #[arg(long = "lb", value_name = "ENDPOINT=URL")]
+    lb_workers: Vec<runpod_local::LbWorker>,
+
+    /// Largest load-balancing request and response body, in bytes [default: 30 MiB].
+    #[arg(long)]
+    lb_max_body: Option<usize>,
+
+    /// Time limit of one load-balancing request [default: 5.5m].
+    #[arg(long, value_parser = duration)]
+    lb_request_timeout: Option<Duration>,
+
+    /// How long a load-balancing request waits for an initializing worker [default: 2m].
+    #[arg(long, value_parser = duration)]
+    lb_worker_wait: Option<Duration>,
+
     /// Endpoint id used in the printed worker environment.
     #[arg(long, default_value = "local")]
     endpoint_id: String,
@@ -185,6 +202,20 @@ async fn main() -> ExitCode {
     if cli.echo {
         builder = builder.echo();
     }
+    for worker in &cli.lb_workers {
+        builder = builder.lb_worker(worker.clone());
+    }
+    let mut limits = runpod_local::LbLimits::new();
+    if let Some(bytes) = cli.lb_max_body {
+        limits = limits.max_request_bytes(bytes).max_response_bytes(bytes);
+    }
+    if let Some(timeout) = cli.lb_request_timeout {
+        limits = limits.request_timeout(timeout);
+    }
+    if let Some(wait) = cli.lb_worker_wait {
+        limits = limits.worker_wait(wait);
+    }
+    builder = builder.lb_limits(limits);
     type Setter = fn(ServerBuilder, Duration) -> ServerBuilder;
     let settings: [(Option<Duration>, Setter); 6] = [
         (cli.result_retention, ServerBuilder::result_retention),

@@ -187,6 +187,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Registers a worker of a load-balancing endpoint: requests to `/lb/{endpoint_id}/{path}`
+    /// are proxied to the healthy workers of `endpoint_id` (see [`LbWorker`](crate::LbWorker)).
+    #[must_use]
+    pub fn lb_worker(mut self, worker: crate::LbWorker) -> Self {
+        self.config.lb_workers.push(worker);
+        self
+    }
+
+    /// Limits and waits of the load-balancing gateway (default: Runpod's).
+    #[must_use]
+    pub fn lb_limits(mut self, limits: crate::LbLimits) -> Self {
+        self.config.lb_limits = limits;
+        self
+    }
+
     /// Stop gracefully when `signal` completes (as well as on [`RunningServer::shutdown`] or drop).
     #[must_use]
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
@@ -232,6 +247,14 @@ impl ServerBuilder {
             });
         }
         let api_key = self.config.api_key.clone();
+        let gateway = crate::lb::Gateway::new(
+            &self.config.lb_workers,
+            self.config.lb_limits,
+            api_key.clone(),
+        )
+        .map(Arc::new)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        gateway.start_pollers(&shutdown);
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
         let limits = self.config.limits.clone();
         let mut store = Store::new(Arc::new(self.config), shutdown.clone());
@@ -252,11 +275,22 @@ impl ServerBuilder {
         if let Some(key) = &api_key {
             rest = rest.api_key(key.clone());
         }
-        let app = routes::router(store).merge(crate::rest_v2::router(rest));
+        let app = routes::router(store)
+            .merge(crate::rest_v2::router(rest))
+            .merge(crate::lb::router(gateway.clone()));
         let task = tokio::spawn(accept_loop(listener, app, faults, limits, shutdown.clone()));
         tracing::info!(%addr, "runpod-local listening");
+        for endpoint_id in gateway.endpoint_ids() {
+            let workers = gateway.workers(endpoint_id).map_or(0, <[_]>::len);
+            tracing::info!(
+                endpoint_id,
+                workers,
+                "load-balancing endpoint at /lb/{endpoint_id}"
+            );
+        }
         Ok(RunningServer {
             addr,
+            gateway,
             api_key,
             shutdown,
             task: Some(task),
@@ -268,6 +302,7 @@ impl ServerBuilder {
 /// [`shutdown`](Self::shutdown) stops it and waits.
 pub struct RunningServer {
     addr: SocketAddr,
+    gateway: Arc<crate::lb::Gateway>,
     api_key: Option<String>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -298,6 +333,25 @@ impl RunningServer {
         format!("{}/v2", self.base_url())
     }
 
+    /// `http://HOST:PORT/lb/{endpoint_id}`, the load-balancing base URL template (the value for
+    /// `RUNPOD_LB_BASE_URL`, with the literal `{endpoint_id}`).
+    pub fn lb_base_url_template(&self) -> String {
+        format!("{}/lb/{{endpoint_id}}", self.base_url())
+    }
+
+    /// `http://HOST:PORT/lb/ENDPOINT_ID`, where the gateway answers one load-balancing endpoint.
+    pub fn lb_url(&self, endpoint_id: &str) -> String {
+        format!("{}/lb/{endpoint_id}", self.base_url())
+    }
+
+    /// The load-balancing endpoints with registered workers, and their workers' health counts.
+    pub fn lb_counts(&self) -> Vec<(String, crate::LbCounts)> {
+        self.gateway
+            .endpoint_ids()
+            .map(|id| (id.to_owned(), self.gateway.counts(id)))
+            .collect()
+    }
+
     /// What the `runpod-local` binary prints on start: `listening on http://HOST:PORT`, then
     /// `export` lines (POSIX-shell quoted) with the environment a worker serving `endpoint_id`
     /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients. Ends with a newline.
@@ -313,6 +367,19 @@ impl RunningServer {
             .chain(std::iter::once(client_env))
         {
             text.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+        }
+        if !self.gateway.is_empty() {
+            text.push_str(&format!(
+                "export RUNPOD_LB_BASE_URL={}\n",
+                shell_quote(&self.lb_base_url_template())
+            ));
+        }
+        for (endpoint_id, counts) in self.lb_counts() {
+            let workers = counts.healthy + counts.initializing + counts.unhealthy;
+            text.push_str(&format!(
+                "# load-balancing endpoint {endpoint_id}: {} ({workers} workers)\n",
+                self.lb_url(&endpoint_id)
+            ));
         }
         text
     }

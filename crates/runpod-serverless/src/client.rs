@@ -38,6 +38,8 @@ struct ClientInner {
     limits_apply: bool,
     poll: PollPolicy,
     limiters: Mutex<HashMap<String, Arc<EndpointLimiter>>>,
+    /// Load-balancing URL template set on the builder (else `RUNPOD_LB_BASE_URL`, else Runpod's).
+    lb_base: Option<String>,
 }
 
 impl fmt::Debug for ServerlessClient {
@@ -103,6 +105,7 @@ impl ServerlessClient {
                 limits_apply,
                 poll,
                 limiters: Mutex::new(HashMap::new()),
+                lb_base: None,
             }),
         }
     }
@@ -123,6 +126,17 @@ impl ServerlessClient {
         });
         let shared = EndpointShared::new(self.inner.http.clone(), id, limiter);
         Endpoint::new(Arc::new(shared), self.inner.poll.clone())
+    }
+
+    /// A handle to a load-balancing endpoint (see [`crate::lb`]): plain HTTP requests to its
+    /// workers at `https://{endpoint_id}.api.runpod.ai/{path}`, or below the template set with
+    /// [`ServerlessClientBuilder::with_lb_base_url`] or `RUNPOD_LB_BASE_URL`.
+    pub fn load_balancer(&self, endpoint_id: impl Into<String>) -> crate::lb::LoadBalancer {
+        crate::lb::LoadBalancer::new(
+            self.inner.http.clone(),
+            endpoint_id.into(),
+            self.inner.lb_base.as_deref(),
+        )
     }
 
     /// The underlying HTTP client.
@@ -162,6 +176,7 @@ pub struct ServerlessClientBuilder {
     source: Option<Source>,
     limits: Option<RateLimits>,
     poll: Option<PollPolicy>,
+    lb_base: Option<String>,
 }
 
 #[derive(Debug)]
@@ -195,6 +210,14 @@ impl ServerlessClientBuilder {
         self
     }
 
+    /// The URL template of load-balancing endpoints, with the literal `{endpoint_id}` (default
+    /// `RUNPOD_LB_BASE_URL`, else `https://{endpoint_id}.api.runpod.ai`); for `runpod-local`,
+    /// `http://HOST:PORT/lb/{endpoint_id}`.
+    pub fn with_lb_base_url(mut self, template: impl Into<String>) -> Self {
+        self.lb_base = Some(template.into());
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -208,11 +231,17 @@ impl ServerlessClientBuilder {
             None => HttpClient::from_env()?,
         };
         require_key_for_runpod(&http)?;
-        Ok(ServerlessClient::assemble(
+        let mut client = ServerlessClient::assemble(
             http,
             self.limits.unwrap_or_default(),
             self.poll.unwrap_or_default(),
-        ))
+        );
+        if let Some(template) = self.lb_base
+            && let Some(inner) = Arc::get_mut(&mut client.inner)
+        {
+            inner.lb_base = Some(template);
+        }
+        Ok(client)
     }
 }
 

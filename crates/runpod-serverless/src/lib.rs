@@ -79,6 +79,9 @@ mod routes;
 mod run;
 mod stream;
 
+/// Load-balancing endpoints: plain HTTP to workers, with worker affinity.
+pub mod lb;
+
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

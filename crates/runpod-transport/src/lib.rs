@@ -49,6 +49,7 @@ mod response;
 mod response_future;
 mod retry;
 mod sse;
+mod streaming;
 mod url_base;
 
 pub use http::{HeaderMap, Method, StatusCode};
@@ -68,6 +69,7 @@ pub use response_future::{JsonFuture, ResponseFuture};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use runpod_types::serverless::JobStatus;
 pub use sse::SseEvent;
+pub use streaming::{ByteStream, StreamingResponse, from_slice};
 pub use url_base::UrlBase;
 
 /// `Result` with this crate's [`Error`].

@@ -224,7 +224,7 @@ impl RequestBuilder {
         self.prepare()
     }
 
-    fn prepare(self) -> Result<Prepared, Error> {
+    pub(crate) fn prepare(self) -> Result<Prepared, Error> {
         if let Some(err) = self.error {
             return Err(err);
         }

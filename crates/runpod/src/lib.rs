@@ -65,6 +65,12 @@ pub use runpod_serverless as serverless;
 #[doc(inline)]
 pub use runpod_serverless::{BatchHandle, Batches, Endpoint, JobHandle, ServerlessClient};
 
+/// Load-balancing endpoints: plain HTTP to workers, with worker affinity.
+#[cfg(feature = "serverless")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serverless")))]
+#[doc(inline)]
+pub use runpod_serverless::lb;
+
 /// The blocking serverless client.
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]

@@ -21,6 +21,7 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         webhook_hosts,
         max_queued_jobs,
         max_connections,
+        lb,
     } = command;
     let key = ctx
         .api_key_flag()
@@ -43,6 +44,9 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
     }
     if echo {
         builder = builder.echo();
+    }
+    for worker in lb {
+        builder = builder.lb_worker(worker);
     }
     let server = builder
         .bind((host.as_str(), port))

@@ -4,6 +4,7 @@ mod account;
 pub(crate) mod batch;
 mod config;
 mod jobs;
+mod lb;
 mod local;
 mod resources;
 
@@ -24,6 +25,7 @@ pub(crate) async fn dispatch(cli: Cli) -> CliResult {
         Command::Pods(command) => resources::run::<Pods>(&ctx, command).await,
         Command::Volumes(command) => resources::run::<Volumes>(&ctx, command).await,
         Command::Registries(command) => resources::run::<Registries>(&ctx, command).await,
+        Command::Lb(command) => lb::run(&ctx, command).await,
         Command::Gpus(command) => account::gpus(&ctx, command).await,
         Command::Billing(args) => account::billing(&ctx, args).await,
         Command::Account => account::account(&ctx).await,

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    BodyArg, CloudArg, ContainerArgs, EndpointFields, EndpointShape, NamedContainer, NoMore,
+    BodyArg, CloudArg, ContainerArgs, EndpointCreate, EndpointFields, EndpointKindArg,
+    EndpointShape, NamedContainer, NoMore,
     PodCreate, PodMore, RegistryCreate, Resource, TemplateCreate, Updatable, Update, VolumeCreate,
     VolumeUpdate,
 };
@@ -106,8 +107,15 @@ pub(crate) trait Kind {
 /// A resource created from a REST v2 body: `--body` first, flags on top.
 trait CreatedFromBody: Kind {
     type Request: DeserializeOwned;
-    /// Fields the API requires that have a sensible default here (`--body` may override).
-    fn defaults(_fields: &mut Fields) {}
+    /// Before decoding: fields the API requires that have a sensible default here (`--body`
+    /// may override), and checks that name a flag.
+    fn prepare(_fields: &mut Fields) -> CliResult {
+        Ok(())
+    }
+    /// After decoding, before sending: checks of the whole request.
+    fn check(_request: &Self::Request) -> CliResult {
+        Ok(())
+    }
     async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item>;
 }
 
@@ -171,9 +179,10 @@ async fn create_from_body<K: CreatedFromBody>(
     flags: impl Flags,
 ) -> CliResult {
     let mut fields = flags.into_fields()?;
-    K::defaults(&mut fields);
+    K::prepare(&mut fields)?;
     let doing = admin.doing(format!("create {} {}", K::ONE, fields.name()));
     let request: K::Request = fields.decode(&format!("{} create", K::ONE))?;
+    K::check(&request)?;
     let created = K::send(&admin.client, request).await.map_err(doing.err())?;
     ctx.out.object(&created)
 }
@@ -267,7 +276,7 @@ impl Kind for Endpoints {
     ];
     type List = rest::ListEndpointsResponse;
     type Item = rest::Endpoint;
-    type Create = EndpointFields;
+    type Create = EndpointCreate;
     type More = Updatable<EndpointFields>;
 
     async fn list(api: &AdminClient) -> runpod::Result<Self::List> {
@@ -279,7 +288,7 @@ impl Kind for Endpoints {
     async fn delete(api: &AdminClient, id: &str) -> runpod::Result<()> {
         api.endpoints().delete(id).send().await.map(drop)
     }
-    async fn create(ctx: &Context, admin: &Admin, flags: EndpointFields) -> CliResult {
+    async fn create(ctx: &Context, admin: &Admin, flags: EndpointCreate) -> CliResult {
         create_from_body::<Self>(ctx, admin, flags).await
     }
     async fn more(ctx: &Context, admin: &Admin, command: Self::More) -> CliResult {
@@ -290,10 +299,22 @@ impl Kind for Endpoints {
 
 impl CreatedFromBody for Endpoints {
     type Request = rest::CreateEndpointRequest;
-    /// The Python SDK's defaults: a queue endpoint scaling on a 4 s queue delay.
-    fn defaults(fields: &mut Fields) {
+    /// A load-balancer endpoint needs REQUEST_COUNT scaling; otherwise the Python SDK's
+    /// defaults: a queue endpoint scaling on a 4 s queue delay.
+    fn prepare(fields: &mut Fields) -> CliResult {
+        let load_balancer = fields.body.get("type") == Some(&json!("LOAD_BALANCER"));
+        if load_balancer && !fields.body.contains_key("scaling") {
+            return Err(CliError::usage(
+                "a load-balancer endpoint scales on request count: add --request-count N",
+            ));
+        }
         fields.default("type", json!("QUEUE"));
         fields.default("scaling", json!({"type": "QUEUE_DELAY", "queueDelay": 4}));
+        Ok(())
+    }
+    fn check(request: &Self::Request) -> CliResult {
+        runpod::admin::check_endpoint_kind(&request.type_, Some(&request.scaling))
+            .map_err(|e| CliError::usage(e.to_string()))
     }
     async fn send(api: &AdminClient, request: Self::Request) -> runpod::Result<Self::Item> {
         api.endpoints().create_from(request).send().await
@@ -561,6 +582,27 @@ impl Flags for EndpointFields {
         &self.body
     }
     fn apply(self, fields: &mut Fields) {
+        fields.set("name", self.name);
+        fields.endpoint_shape(self.shape);
+    }
+}
+
+impl Flags for EndpointCreate {
+    fn body(&self) -> &BodyArg {
+        &self.body
+    }
+    fn apply(self, fields: &mut Fields) {
+        match self.kind {
+            Some(EndpointKindArg::LoadBalancer) => fields.set("type", Some("LOAD_BALANCER")),
+            Some(EndpointKindArg::Queue) => fields.set("type", Some("QUEUE")),
+            None => {}
+        }
+        if let Some(n) = self.request_count {
+            fields.set(
+                "scaling",
+                Some(json!({"type": "REQUEST_COUNT", "requestCount": n})),
+            );
+        }
         fields.set("name", self.name);
         fields.endpoint_shape(self.shape);
     }

@@ -7,5 +7,6 @@ mod config;
 mod errors;
 mod help;
 mod jobs;
+mod lb;
 mod local;
 mod support;

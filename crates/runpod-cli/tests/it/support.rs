@@ -112,6 +112,7 @@ impl Cli {
             "RUNPOD_API_BASE_URL",
             "RUNPOD_ENDPOINT_BASE_URL",
             "RUNPOD_LOCAL_API_KEY",
+            "RUNPOD_LB_BASE_URL",
             "NO_COLOR",
             "RUST_LOG",
             "COLUMNS",

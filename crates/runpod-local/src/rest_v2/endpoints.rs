@@ -147,12 +147,14 @@ fn cpu_configs(state: &RestV2State, cpus: Vec<CreateCpuConfig>) -> Vec<CpuConfig
 }
 
 fn request_urls(base: &str, id: &str, type_: &EndpointType) -> EndpointRequestUrls {
-    let ep = format!("{base}/{id}");
     match type_ {
         EndpointType::LoadBalancer => {
+            // This server's load-balancing gateway (`/lb/{id}`) sits beside its queue API (`/v2`).
+            let gateway = base.strip_suffix("/v2").unwrap_or(base);
+            let lb = format!("{gateway}/lb/{id}");
             EndpointRequestUrls::LoadBalancing(LoadBalancingRequestUrls {
-                base: ep.clone(),
-                health: format!("{ep}/ping"),
+                health: format!("{lb}/ping"),
+                base: lb,
             })
         }
         _ => {

@@ -131,19 +131,13 @@ async fn require_client_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = &store.config().api_key {
-        let sent = authorization(request.headers()).and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        });
-        if sent != Some(key.as_str()) {
-            return ApiError::unauthorized(
-                "missing or wrong API key (send `Authorization: Bearer <key>`)",
-            )
-            .into_response();
-        }
+    if let Some(key) = &store.config().api_key
+        && bearer_token(request.headers()) != Some(key.as_str())
+    {
+        return ApiError::unauthorized(
+            "missing or wrong API key (send `Authorization: Bearer <key>`)",
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -161,6 +155,16 @@ async fn require_worker_key(
             .into_response();
     }
     next.run(request).await
+}
+
+/// The token of `Authorization: Bearer <token>` (the load-balancing gateway checks it too).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    authorization(headers).and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
+    })
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {

@@ -8,6 +8,7 @@ mod client_api;
 mod faults;
 mod hardening;
 mod inline;
+mod lb;
 mod lifecycle;
 mod long_polls;
 mod rate_limits;

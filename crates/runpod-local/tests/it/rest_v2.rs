@@ -378,6 +378,17 @@ async fn endpoint_rules_follow_the_spec() {
         StatusCode::BAD_REQUEST,
         "QUEUE_DELAY on a load balancer"
     );
+    let mut lb = gpu_endpoint(&template);
+    lb["type"] = json!("LOAD_BALANCER");
+    lb["scaling"] = json!({"type": "REQUEST_COUNT", "requestCount": 2});
+    let (status, created) = api.post("/v2/serverless", lb).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let gateway = format!("{}/lb/{id}", api.base);
+    assert_eq!(
+        created["requestUrls"],
+        json!({"base": gateway, "health": format!("{gateway}/ping")})
+    );
 
     let mut scaler = gpu_endpoint(&template);
     scaler["scaling"] = json!({"type": "GPU_UTILIZATION", "target": 70});

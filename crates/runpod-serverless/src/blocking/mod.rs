@@ -31,7 +31,10 @@
 //! ```
 
 mod batch;
+mod lb;
 mod runtime;
+
+pub use lb::{LbEvents, LbRequest, LoadBalancer};
 
 use std::fmt;
 use std::future::Future;
@@ -126,6 +129,14 @@ impl ServerlessClient {
         }
     }
 
+    /// A handle to a load-balancing endpoint, as [`crate::ServerlessClient::load_balancer`].
+    pub fn load_balancer(&self, endpoint_id: impl Into<String>) -> LoadBalancer {
+        LoadBalancer {
+            inner: self.inner.load_balancer(endpoint_id),
+            rt: Arc::clone(&self.rt),
+        }
+    }
+
     /// The async client inside.
     pub fn as_async(&self) -> &crate::ServerlessClient {
         &self.inner
@@ -166,6 +177,13 @@ impl ServerlessClientBuilder {
     pub fn with_poll_policy(self, poll: PollPolicy) -> Self {
         Self {
             inner: self.inner.with_poll_policy(poll),
+        }
+    }
+
+    /// The URL template of load-balancing endpoints.
+    pub fn with_lb_base_url(self, template: impl Into<String>) -> Self {
+        Self {
+            inner: self.inner.with_lb_base_url(template),
         }
     }
 

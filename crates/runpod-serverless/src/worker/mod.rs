@@ -135,6 +135,7 @@ mod handler;
 mod heartbeat;
 mod job;
 mod job_error;
+pub mod lb;
 mod local;
 mod random;
 mod report;

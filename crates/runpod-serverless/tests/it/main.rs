@@ -7,6 +7,7 @@ mod blocking;
 mod decode_edges;
 mod errors;
 mod keyless;
+mod lb;
 mod live;
 mod local;
 mod path_ids;

@@ -12,6 +12,7 @@
 
 mod batch;
 mod client;
+mod lb_http;
 mod our_worker;
 mod startup;
 mod worker;

@@ -1,0 +1,268 @@
+//! Load-balancing end to end: the `lb_worker` example (processes) behind runpod-local's gateway,
+//! driven by our client and by a plain HTTP client (Python's urllib, when available).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use futures_util::StreamExt as _;
+use runpod::lb::{Affinity, ColdStart, LbErrorExt, LoadBalancer};
+use runpod::{Report, ServerlessClient};
+use runpod_local::{LbLimits, LbWorker, RunningServer, Server};
+use serde_json::{Value, json};
+
+use crate::support::PATIENCE;
+
+const KEY: &str = "lb-key";
+
+/// The `lb_worker` example, built once per test run (a no-op when it is up to date).
+pub(crate) fn lb_worker_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(workspace)
+            .args(["build", "-p", "runpod-examples", "--example", "lb_worker"])
+            .arg("--message-format=json-render-diagnostics");
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "building lb_worker failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "lb_worker")
+            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the lb_worker executable")
+    })
+}
+
+/// One `lb_worker` process on a free port, killed on drop.
+pub(crate) struct WorkerProcess {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl WorkerProcess {
+    pub(crate) async fn start(env: &[(&str, &str)]) -> Self {
+        let binary = tokio::task::spawn_blocking(lb_worker_binary).await.unwrap();
+        // A port free a moment ago (the worker reads PORT; it cannot report a port 0 choice).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .env("PORT", port.to_string())
+            .env_remove("PORT_HEALTH")
+            .env_remove("HEALTH_CHECK_PATH")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// SIGKILL: the worker vanishes without a goodbye.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub(crate) fn fast_limits() -> LbLimits {
+    LbLimits::new()
+        .health_interval(Duration::from_millis(50))
+        .worker_wait(Duration::from_millis(500))
+        .strict_wait(Duration::from_secs(1))
+}
+
+/// Waits until `endpoint` has exactly `healthy`, `initializing` and `unhealthy` workers.
+pub(crate) async fn counts_reach(
+    server: &RunningServer,
+    endpoint: &str,
+    want: (usize, usize, usize),
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let counts = server
+            .lb_counts()
+            .into_iter()
+            .find(|(id, _)| id == endpoint)
+            .map(|(_, c)| (c.healthy, c.initializing, c.unhealthy));
+        if counts == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint}: {counts:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
+    let config = runpod::Config::builder().with_api_key(KEY).build().unwrap();
+    ServerlessClient::builder()
+        .with_config(config)
+        .with_lb_base_url(server.lb_base_url_template())
+        .build()
+        .unwrap()
+        .load_balancer(endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lb_worker_behind_runpod_local_driven_by_our_client() {
+    let ready = WorkerProcess::start(&[]).await;
+    let mut slow_start = WorkerProcess::start(&[("INIT_MS", "4000")]).await;
+    let server = Server::builder()
+        .api_key(KEY)
+        .lb_worker(LbWorker::new("lb", &ready.url))
+        .lb_worker(LbWorker::new("lb", &slow_start.url))
+        .lb_limits(fast_limits())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    counts_reach(&server, "lb", (1, 1, 0)).await;
+    let lb = lb(&server, "lb");
+
+    // JSON route; the initializing worker gets none of it.
+    for n in 0..6 {
+        let answer = lb
+            .post("/v1/square")
+            .json(&json!({"n": n}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.json::<Value>().unwrap(), json!({"square": n * n}));
+        assert_eq!(answer.worker_id(), Some("lb-w1"));
+    }
+    // Strict to the initializing worker waits, then worker_timeout.
+    let err = lb
+        .get("/v1/slow?ms=1")
+        .affinity(Affinity::strict("lb-w2"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_worker_timeout(), "{}", Report(&err));
+
+    // Slow route.
+    let started = Instant::now();
+    let answer = lb.get("/v1/slow").query("ms", 400).send().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(answer.json::<Value>().unwrap(), json!({"slept_ms": 400}));
+
+    // SSE, event by event: the first arrives before the last is produced.
+    let mut events = Box::pin(lb.get("/v1/events").query("n", 4).events().await.unwrap());
+    let first = events.next().await.unwrap().unwrap();
+    let at_first = Instant::now();
+    assert_eq!(first.event.as_deref(), Some("tick"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&first.data).unwrap(),
+        json!({"i": 0, "of": 4})
+    );
+    let rest: Vec<_> = events.map(|e| e.unwrap()).collect().await;
+    assert_eq!(rest.len(), 3);
+    assert!(
+        at_first.elapsed() >= Duration::from_millis(120),
+        "events came all at once"
+    );
+
+    // Once the second worker is up, soft and strict affinity reach it.
+    counts_reach(&server, "lb", (2, 0, 0)).await;
+    for affinity in [Affinity::prefer("lb-w2"), Affinity::strict("lb-w2")] {
+        let answer = lb
+            .post("/v1/square")
+            .affinity(affinity.clone())
+            .json(&json!({"n": 3}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.worker_id(), Some("lb-w2"), "{affinity:?}");
+    }
+    // "Stick to the worker that answered" is one line.
+    let first = lb
+        .post("/v1/square")
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    let again = lb
+        .post("/v1/square")
+        .affinity(first.stick())
+        .json(&json!({"n": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.worker_id(), first.worker_id());
+
+    // Killed: strict gives affinity_worker_gone, soft falls back.
+    slow_start.kill();
+    counts_reach(&server, "lb", (1, 0, 1)).await;
+    let err = lb
+        .post("/v1/square")
+        .affinity(Affinity::strict("lb-w2"))
+        .json(&json!({"n": 3}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_affinity_worker_gone(), "{}", Report(&err));
+    let answer = lb
+        .post("/v1/square")
+        .affinity(Affinity::prefer("lb-w2"))
+        .json(&json!({"n": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.worker_id(), Some("lb-w1"));
+    drop(ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_healthy_worker_cold_start_retries_end_in_a_typed_error() {
+    let failing = WorkerProcess::start(&[("INIT_FAIL", "1")]).await;
+    let server = Server::builder()
+        .lb_worker(LbWorker::new("cold", &failing.url))
+        .lb_limits(fast_limits())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    counts_reach(&server, "cold", (0, 0, 1)).await;
+    let lb = lb(&server, "cold").with_cold_start(ColdStart {
+        attempts: 3,
+        delay: Duration::from_millis(300),
+    });
+    let started = Instant::now();
+    let err = lb
+        .post("/v1/square")
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_no_workers_available(), "{}", Report(&err));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    // Two waits between three tries.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+}
