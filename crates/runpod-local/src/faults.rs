@@ -44,11 +44,13 @@ pub enum Route {
     Ping,
     /// `GET /v2/{endpoint}/job-stop/{worker}`
     JobStop,
+    /// `ANY /v2/{endpoint}/openai/v1/…` (the OpenAI-compatible route, its own rate-limit class)
+    OpenAi,
 }
 
 impl Route {
-    /// Every route, client side first.
-    pub const ALL: [Route; 15] = [
+    /// Every route: the queue client's, the worker's, then the OpenAI-compatible route.
+    pub const ALL: [Route; 16] = [
         Route::Run,
         Route::RunSync,
         Route::Status,
@@ -64,6 +66,8 @@ impl Route {
         Route::JobStream,
         Route::Ping,
         Route::JobStop,
+        // Last, so that adding it left the other routes' seeded fault sequences as they were.
+        Route::OpenAi,
     ];
 
     /// The route's path segment, as used in URLs and in `--fault` rules.
@@ -84,6 +88,7 @@ impl Route {
             Route::JobStream => "job-stream",
             Route::Ping => "ping",
             Route::JobStop => "job-stop",
+            Route::OpenAi => "openai",
         }
     }
 

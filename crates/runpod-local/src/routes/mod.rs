@@ -1,6 +1,7 @@
 //! The HTTP surface: client routes, worker routes, auth, and request parsing shared by both.
 
 mod client;
+mod openai;
 mod worker;
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -42,6 +43,7 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
         .route("/v2/{endpoint_id}/retry/{job_id}", post(client::retry))
         .route("/v2/{endpoint_id}/health", get(client::health))
         .route("/v2/{endpoint_id}/purge-queue", post(client::purge_queue))
+        .route("/v2/{endpoint_id}/openai/{*route}", any(openai::forward))
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_client_key,

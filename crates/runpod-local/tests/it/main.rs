@@ -7,6 +7,7 @@ mod client_api;
 mod faults;
 mod inline;
 mod lifecycle;
+mod openai;
 mod rest_v2;
 mod server_api;
 mod stream;
