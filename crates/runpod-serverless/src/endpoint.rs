@@ -205,6 +205,14 @@ impl Endpoint {
             .await
     }
 
+    /// The endpoint's OpenAI-compatible API (`{endpoint base}/openai/v1`), for endpoints
+    /// running worker-vllm or any OpenAI-compatible worker, and for Public Endpoints (the model
+    /// slug as the endpoint id, e.g. `client.endpoint("qwen3-32b-awq").openai()`).
+    /// See [`openai`](crate::openai).
+    pub fn openai(&self) -> crate::openai::OpenAi {
+        crate::openai::OpenAi::new(Arc::clone(&self.shared))
+    }
+
     pub(crate) fn shared(&self) -> &Arc<EndpointShared> {
         &self.shared
     }

@@ -61,6 +61,8 @@ mod run;
 mod stream;
 mod waiting;
 
+pub mod openai;
+
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

@@ -28,10 +28,12 @@ pub enum Route {
     PurgeQueue,
     /// `GET /health`.
     Health,
+    /// Every call of the OpenAI-compatible route, `/openai/v1/…` ([`Endpoint::openai`](crate::Endpoint::openai)).
+    OpenAi,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 9] = [
         Route::Run,
         Route::RunSync,
         Route::Status,
@@ -40,6 +42,7 @@ impl Route {
         Route::Retry,
         Route::PurgeQueue,
         Route::Health,
+        Route::OpenAi,
     ];
 
     fn index(self) -> usize {
@@ -52,6 +55,7 @@ impl Route {
             Route::Retry => 5,
             Route::PurgeQueue => 6,
             Route::Health => 7,
+            Route::OpenAi => 8,
         }
     }
 }
@@ -115,6 +119,7 @@ impl RouteLimit {
 /// | `/stream` | 2000 | 400 |
 /// | `/cancel` | 100 | 20 |
 /// | `/purge-queue` | 2 | – |
+/// | `/openai/*` | 2000 | 400 |
 ///
 /// `/retry` and `/health` have no documented limit and are not limited. Runpod raises an
 /// endpoint's limits with its running workers (`max(base, workers × per-worker limit)`), so an
@@ -135,7 +140,7 @@ impl RouteLimit {
 pub struct RateLimits {
     /// `None`: decide from the base URL's host.
     enabled: Option<bool>,
-    routes: [Option<RouteLimit>; 8],
+    routes: [Option<RouteLimit>; 9],
 }
 
 impl Default for RateLimits {
@@ -156,13 +161,14 @@ impl RateLimits {
     /// Runpod's documented limits, whatever the base URL.
     pub fn runpod() -> Self {
         let ten = Duration::from_secs(10);
-        let mut routes = [None; 8];
+        let mut routes = [None; 9];
         routes[Route::Run.index()] = Some(RouteLimit::new(1000, ten).with_max_concurrent(200));
         routes[Route::RunSync.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Status.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Stream.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Cancel.index()] = Some(RouteLimit::new(100, ten).with_max_concurrent(20));
         routes[Route::PurgeQueue.index()] = Some(RouteLimit::new(2, ten));
+        routes[Route::OpenAi.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         Self {
             enabled: Some(true),
             routes,
@@ -173,7 +179,7 @@ impl RateLimits {
     pub fn disabled() -> Self {
         Self {
             enabled: Some(false),
-            routes: [None; 8],
+            routes: [None; 9],
         }
     }
 
@@ -340,6 +346,11 @@ mod tests {
         assert_eq!(l.limit(Route::Stream).unwrap().requests(), 2000);
         assert_eq!(l.limit(Route::Cancel).unwrap().requests(), 100);
         assert_eq!(l.limit(Route::PurgeQueue).unwrap().requests(), 2);
+        let openai = l.limit(Route::OpenAi).unwrap();
+        assert_eq!(
+            (openai.requests(), openai.per(), openai.max_concurrent()),
+            (2000, secs(10), Some(400))
+        );
         assert_eq!(l.limit(Route::Retry), None);
         assert_eq!(l.limit(Route::Health), None);
     }

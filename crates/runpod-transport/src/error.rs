@@ -335,6 +335,34 @@ impl Error {
         e
     }
 
+    /// A response stream ended before its end marker: the server (or something between) cut
+    /// it. A network failure ([`is_network`](Self::is_network)) whose `Display` is `message`.
+    ///
+    /// ```
+    /// let e = runpod_transport::Error::stream_cut("the event stream ended before [DONE]");
+    /// assert!(e.is_network());
+    /// assert_eq!(e.to_string(), "the event stream ended before [DONE]");
+    /// ```
+    pub fn stream_cut(message: impl Into<String>) -> Error {
+        let mut e = Self::new(ErrorKind::Network);
+        e.inner.message = Some(message.into());
+        e
+    }
+
+    /// An error the server sent inside a response whose status said success, such as a
+    /// `data: {"error": …}` event in an OpenAI stream. [`is_status`](Self::is_status), with the
+    /// response's `status`; `body` is parsed like any error body ([`api_error`](Self::api_error)).
+    ///
+    /// ```
+    /// use runpod_transport::{Error, StatusCode};
+    /// let e = Error::in_band(StatusCode::OK, br#"{"error": {"message": "bad prompt"}}"#);
+    /// assert!(e.is_status() && !e.is_retryable());
+    /// assert_eq!(e.api_error().unwrap().message.as_deref(), Some("bad prompt"));
+    /// ```
+    pub fn in_band(status: StatusCode, body: &[u8]) -> Error {
+        Self::http_status(status, HeaderMap::new(), body)
+    }
+
     /// Attaches the id of the job this error concerns.
     #[must_use]
     pub fn with_job_id(mut self, job_id: impl Into<String>) -> Error {

@@ -121,6 +121,7 @@ mod handler;
 mod heartbeat;
 mod job;
 mod local;
+pub mod openai;
 mod random;
 mod report;
 mod runtime;
