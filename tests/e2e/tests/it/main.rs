@@ -1,6 +1,7 @@
 //! End-to-end tests: our client ↔ runpod-local ↔ workers, and interop with the official Python SDK.
 
 mod flows;
+mod openai;
 #[cfg(feature = "python-interop")]
 mod python;
 mod secrets;
