@@ -11,6 +11,7 @@
 //! output, and finding out costs a second interpreter start per process.
 
 mod client;
+mod openai;
 mod our_worker;
 mod worker;
 
@@ -66,7 +67,7 @@ fn find_python() -> Result<PathBuf, String> {
         ),
     };
     let help = "the python-interop tests need Python with the official SDK: set RUNPOD_PYTHON, or run \
-                `python3 -m venv .venv && .venv/bin/pip install runpod==1.12.0` at the workspace root";
+                `python3 -m venv .venv && .venv/bin/pip install runpod==1.12.0 openai==3.63.0` at the workspace root";
     let home = TempDir::new().map_err(|e| e.to_string())?;
     let output = Command::new(&path)
         .args(["-c", VERSION_CHECK])
