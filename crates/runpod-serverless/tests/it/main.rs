@@ -7,6 +7,7 @@ mod decode_edges;
 mod errors;
 mod live;
 mod local;
+mod openai;
 mod rate_limits;
 mod routes;
 mod streaming;
