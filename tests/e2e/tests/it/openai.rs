@@ -211,3 +211,56 @@ async fn a_refused_request_is_a_400_in_openais_shape_streaming_or_not() {
             .contains("/v1/embeddings is not served")
     );
 }
+
+/// async-openai's own client (its HTTP stack, not ours), pointed at the endpoint's base URL
+/// with the Runpod key: what many users will do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_openais_own_client_against_the_openai_worker() {
+    use async_openai::config::OpenAIConfig;
+    use async_openai::error::OpenAIError;
+
+    let server = local_server().await;
+    let _worker = WorkerProcess::start(&server, "echo", 4);
+    let config = OpenAIConfig::new()
+        .with_api_base(format!("{}/echo/openai/v1", server.serverless_base_url()))
+        .with_api_key(KEY);
+    let openai = async_openai::Client::with_config(config);
+
+    let models = openai.models().list().await.unwrap();
+    assert_eq!(models.data[0].id, "runpod-echo");
+
+    let answer = openai.chat().create(chat(TEXT)).await.unwrap();
+    assert_eq!(answer.choices[0].message.content.as_deref(), Some(TEXT));
+
+    let chunks: Vec<_> = openai
+        .chat()
+        .create_stream(chat(TEXT))
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(chunks.len(), WORDS + 1);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c.choices[0].delta.content.clone())
+        .collect();
+    assert_eq!(text, TEXT);
+
+    let answer = openai.completions().create(completion(TEXT)).await.unwrap();
+    assert_eq!(answer.choices[0].text, TEXT);
+
+    let refused = CreateChatCompletionRequest {
+        model: "runpod-echo".to_owned(),
+        messages: vec![ChatCompletionRequestSystemMessage::from("be brief").into()],
+        ..Default::default()
+    };
+    match openai.chat().create(refused).await {
+        Err(OpenAIError::ApiError(e)) => {
+            assert_eq!(e.status_code.as_u16(), 400);
+            assert_eq!(e.api_error.message, "no user message to echo");
+            assert_eq!(e.api_error.r#type.as_deref(), Some("worker_error"));
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
