@@ -9,6 +9,7 @@ mod client;
 mod count;
 mod local;
 mod measure;
+mod openai;
 mod probe;
 mod procs;
 mod raw;
@@ -39,12 +40,17 @@ enum Cmd {
     Worker(worker::Args),
     /// runpod-local's capacity: status reads/s and run -> take -> done jobs/s.
     Local(local::Args),
+    /// Streaming chat completions through runpod-local's OpenAI route and the openai_worker:
+    /// our client vs the Python `openai` client.
+    Openai(openai::Args),
     #[command(hide = true)]
     Serve(serve::Args),
     #[command(hide = true)]
     ClientSdk(client::ChildArgs),
     #[command(hide = true)]
     ClientRaw(client::ChildArgs),
+    #[command(hide = true)]
+    OpenaiClient(openai::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
             Cmd::Client(a) => client::run(a).await,
             Cmd::Worker(a) => worker::run(a).await,
             Cmd::Local(a) => local::run(a).await,
+            Cmd::Openai(a) => openai::run(a).await,
+            Cmd::OpenaiClient(a) => openai::child(a).await,
             Cmd::Serve(a) => serve::run(a).await,
             Cmd::ClientSdk(a) => client::child_sdk(a).await,
             Cmd::ClientRaw(a) => client::child_raw(a).await,

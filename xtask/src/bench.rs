@@ -1,23 +1,27 @@
-//! `cargo xtask bench {client,worker,local} [flags]`: builds the bench (and, for `worker`, the
-//! echo_worker example) in release mode and runs `runpod-bench` with the same arguments.
+//! `cargo xtask bench {client,worker,local,openai} [flags]`: builds the bench (and, for `worker`,
+//! the echo_worker example; for `openai`, the openai_worker example) in release mode and runs
+//! `runpod-bench` with the same arguments.
 
 use anyhow::{Result, bail};
 use std::path::Path;
 
 use crate::release;
 
-pub(crate) const USAGE: &str = "bench {client|worker|local} [flags]   release-mode benchmarks (see bench/README.md; `--help` after the bench name)";
+pub(crate) const USAGE: &str = "bench {client|worker|local|openai} [flags]   release-mode benchmarks (see bench/README.md; `--help` after the bench name)";
 
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     let Some(which) = args.first() else {
         bail!("usage: cargo xtask {USAGE}");
     };
-    if !matches!(*which, "client" | "worker" | "local") {
+    if !matches!(*which, "client" | "worker" | "local" | "openai") {
         bail!("unknown bench `{which}`; usage: cargo xtask {USAGE}");
     }
     if *which == "worker" {
         // Our worker as users build it: the example binary, in release.
         release::build_echo_worker(root)?;
+    }
+    if *which == "openai" {
+        release::build_example(root, "openai_worker")?;
     }
     // `cargo xtask bench client -- --jobs 100` works as well as without the `--`.
     let flags = args.iter().copied().filter(|a| *a != "--");
