@@ -17,7 +17,6 @@
 //! ```
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, Stream};
 use runpod::serverless::openai::types::chat::{
@@ -100,19 +99,13 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn now() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    u32::try_from(secs).unwrap_or(u32::MAX)
-}
-
 /// One chunk per token (the first also names the role), then an empty one with `stop`.
 fn chat_chunks(
     id: String,
     text: &str,
 ) -> impl Stream<Item = Result<CreateChatCompletionStreamResponse, OpenAiError>> + use<> {
-    let created = now();
+    // A fixed creation time keeps the answers byte-for-byte deterministic.
+    let created = 0;
     let chunk = move |delta: ChatCompletionStreamResponseDelta, finish: Option<FinishReason>| {
         Ok(CreateChatCompletionStreamResponse {
             id: id.clone(),
@@ -149,7 +142,7 @@ fn completion_chunks(
     id: String,
     text: &str,
 ) -> impl Stream<Item = Result<CreateCompletionResponse, OpenAiError>> + use<> {
-    let created = now();
+    let created = 0;
     let tokens = tokens(text);
     let last = tokens.len().saturating_sub(1);
     let chunks: Vec<_> = tokens
