@@ -10,6 +10,7 @@ mod count;
 mod lb;
 mod local;
 mod measure;
+mod openai;
 mod probe;
 mod procs;
 mod raw;
@@ -46,6 +47,9 @@ enum Cmd {
     Wait(wait::Args),
     /// The load-balancing gateway: added latency vs the worker direct; our client vs raw reqwest.
     Lb(lb::Args),
+    /// Streaming chat completions through runpod-local's OpenAI route and the openai_worker:
+    /// our client vs the Python `openai` client.
+    Openai(openai::Args),
     #[command(hide = true)]
     Serve(serve::Args),
     #[command(hide = true)]
@@ -54,6 +58,7 @@ enum Cmd {
     ClientRaw(client::ChildArgs),
     #[command(hide = true)]
     WaitSdk(wait::ChildArgs),
+    OpenaiClient(openai::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,8 @@ fn main() -> ExitCode {
             Cmd::Worker(a) => worker::run(a).await,
             Cmd::Local(a) => local::run(a).await,
             Cmd::Lb(a) => lb::run(a).await,
+            Cmd::Openai(a) => openai::run(a).await,
+            Cmd::OpenaiClient(a) => openai::child(a).await,
             Cmd::Serve(a) => serve::run(a).await,
             Cmd::ClientSdk(a) => client::child_sdk(a).await,
             Cmd::ClientRaw(a) => client::child_raw(a).await,

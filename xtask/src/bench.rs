@@ -19,6 +19,9 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
         // Our worker as users build it: the example binary, in release.
         release_binaries::build_echo_worker(root)?;
     }
+    if *which == "openai" {
+        release_binaries::build_example(root, "openai_worker")?;
+    }
     // `cargo xtask bench client -- --jobs 100` works as well as without the `--`.
     let flags = args.iter().copied().filter(|a| *a != "--");
     release_binaries::run_package(root, "runpod-bench", flags)

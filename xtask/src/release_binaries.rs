@@ -8,13 +8,18 @@ use anyhow::{Context, Result, bail};
 /// Builds the `echo_worker` example in release mode: the worker the soak and the worker bench
 /// start as separate processes, as users would build it.
 pub(crate) fn build_echo_worker(root: &Path) -> Result<()> {
+    build_example(root, "echo_worker")
+}
+
+/// Builds one example of `runpod-examples` in release mode.
+pub(crate) fn build_example(root: &Path, name: &str) -> Result<()> {
     run_ok(cargo(root).args([
         "build",
         "--release",
         "-p",
         "runpod-examples",
         "--example",
-        "echo_worker",
+        name,
     ]))
 }
 

@@ -16,6 +16,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 const PYTHON_SDK: &str = "runpod==1.12.0";
+/// The official OpenAI client, for the OpenAI-compatible route's interop tests.
+const PYTHON_OPENAI: &str = "openai==3.63.0";
 
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     match python_with_sdk(root)? {
@@ -99,7 +101,8 @@ fn ensure_sdk(python: &Path) -> Result<()> {
     let check = Command::new(python)
         .args([
             "-c",
-            "import runpod, sys; sys.exit(runpod.__version__ != '1.12.0')",
+            "import openai, runpod, sys; \
+             sys.exit(runpod.__version__ != '1.12.0' or openai.__version__ != '3.63.0')",
         ])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
@@ -107,7 +110,7 @@ fn ensure_sdk(python: &Path) -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "xtask test: installing {PYTHON_SDK} into {}",
+        "xtask test: installing {PYTHON_SDK} and {PYTHON_OPENAI} into {}",
         python.display()
     );
     let status = Command::new(python)
@@ -118,11 +121,12 @@ fn ensure_sdk(python: &Path) -> Result<()> {
             "-q",
             "--disable-pip-version-check",
             PYTHON_SDK,
+            PYTHON_OPENAI,
         ])
         .status()
         .context("running pip")?;
     if !status.success() {
-        bail!("pip install {PYTHON_SDK} failed ({status})");
+        bail!("pip install {PYTHON_SDK} {PYTHON_OPENAI} failed ({status})");
     }
     Ok(())
 }

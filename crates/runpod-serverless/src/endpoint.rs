@@ -98,6 +98,19 @@ impl EndpointShared {
         self.limiter.as_ref()
     }
 
+    /// `{serverless base}/{escaped endpoint id}`, for showing (an id that cannot be one path
+    /// segment is shown as given; requests made with it report why).
+    pub(crate) fn base_url(&self) -> String {
+        match &self.base {
+            Some(base) => base.as_str().trim_end_matches('/').to_owned(),
+            None => format!(
+                "{}/{}",
+                self.http.config().serverless_base_url().trim_end_matches('/'),
+                self.id
+            ),
+        }
+    }
+
     /// A request to `{base}/{path}` (`path` already escaped).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = match &self.base {
@@ -236,6 +249,14 @@ impl Endpoint {
                 ep.route_request(Route::PurgeQueue).idempotent(false)
             })
             .await
+    }
+
+    /// The endpoint's OpenAI-compatible API (`{endpoint base}/openai/v1`), for endpoints
+    /// running worker-vllm or any OpenAI-compatible worker, and for Public Endpoints (the model
+    /// slug as the endpoint id, e.g. `client.endpoint("qwen3-32b-awq").openai()`).
+    /// See [`openai`](crate::openai).
+    pub fn openai(&self) -> crate::openai::OpenAi {
+        crate::openai::OpenAi::new(Arc::clone(&self.shared))
     }
 
     pub(crate) fn shared(&self) -> &Arc<EndpointShared> {

@@ -82,6 +82,8 @@ mod stream;
 /// Load-balancing endpoints: plain HTTP to workers, with worker affinity.
 pub mod lb;
 
+pub mod openai;
+
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

@@ -75,6 +75,7 @@ impl RouteLimit {
 /// | `/stream` | 2000 | 400 |
 /// | `/cancel` | 100 | 20 |
 /// | `/purge-queue` | 2 | – |
+/// | `/openai/*` | 2000 | 400 |
 ///
 /// `/retry` and `/health` have no documented limit and are not limited. Runpod raises an
 /// endpoint's limits with its running workers (`max(base, workers × per-worker limit)`), so an
@@ -123,6 +124,7 @@ impl RateLimits {
         routes[Route::Status.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Stream.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::Cancel.index()] = Some(RouteLimit::new(100, ten).with_max_concurrent(20));
+        routes[Route::OpenAi.index()] = Some(RouteLimit::new(2000, ten).with_max_concurrent(400));
         routes[Route::PurgeQueue.index()] = Some(RouteLimit::new(2, ten));
         Self {
             enabled: Some(true),
@@ -315,6 +317,11 @@ mod tests {
         assert_eq!(l.limit(Route::Stream).unwrap().requests(), 2000);
         assert_eq!(l.limit(Route::Cancel).unwrap().requests(), 100);
         assert_eq!(l.limit(Route::PurgeQueue).unwrap().requests(), 2);
+        let openai = l.limit(Route::OpenAi).unwrap();
+        assert_eq!(
+            (openai.requests(), openai.per(), openai.max_concurrent()),
+            (2000, secs(10), Some(400))
+        );
         assert_eq!(l.limit(Route::Retry), None);
         assert_eq!(l.limit(Route::Health), None);
     }

@@ -442,6 +442,34 @@ impl Error {
         e
     }
 
+    /// A response stream ended before its end marker: the server (or something between) cut
+    /// it. A network failure ([`is_network`](Self::is_network)) whose `Display` is `message`.
+    ///
+    /// ```
+    /// # use runpod_transport::__runpod as runpod;
+    /// let e = runpod::transport::Error::stream_cut("the event stream ended before [DONE]");
+    /// assert!(e.is_network());
+    /// assert_eq!(e.to_string(), "the event stream ended before [DONE]");
+    /// ```
+    pub fn stream_cut(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Network, Detail::Message(message.into()))
+    }
+
+    /// An error the server sent inside a response whose status said success, such as a
+    /// `data: {"error": …}` event in an OpenAI stream. [`is_status`](Self::is_status), with the
+    /// response's `status`; `body` is parsed like any error body ([`api_error`](Self::api_error)).
+    ///
+    /// ```
+    /// # use runpod_transport::__runpod as runpod;
+    /// use runpod::transport::{Error, StatusCode};
+    /// let e = Error::in_band(StatusCode::OK, br#"{"error": {"message": "bad prompt"}}"#);
+    /// assert!(e.is_status() && !e.is_retryable());
+    /// assert_eq!(e.api_error().unwrap().message.as_deref(), Some("bad prompt"));
+    /// ```
+    pub fn in_band(status: StatusCode, body: &[u8]) -> Error {
+        Self::http_status(status, HeaderMap::new(), body)
+    }
+
     /// Attaches the id of the job this error concerns.
     #[must_use]
     pub fn with_job_id(mut self, job_id: impl Into<String>) -> Error {
@@ -967,6 +995,8 @@ impl fmt::Display for Error {
             .unwrap_or_default();
         match (&i.detail, self.kind()) {
             (Detail::Message(m), ErrorKind::Config) => write!(f, "invalid configuration: {m}"),
+            // A cut stream (`stream_cut`) says itself what broke.
+            (Detail::Message(m), ErrorKind::Network) => write!(f, "{m}"),
             (Detail::Message(m), _) => write!(f, "invalid input: {m}"),
             (Detail::Connection { target, reason }, kind) => {
                 let to = target

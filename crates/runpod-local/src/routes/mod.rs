@@ -2,6 +2,7 @@
 
 mod batch;
 mod client;
+mod openai;
 mod worker;
 
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, any, delete, get, post};
 use runpod_types::serverless::{Route, Side};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -65,6 +66,7 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
             "/v2/{endpoint_id}/batch/{batch_id}/cancel",
             post(batch::cancel),
         )
+        .route("/v2/{endpoint_id}/openai/{*route}", any(openai::forward))
         .route_layer(middleware::from_fn_with_state(
             store.clone(),
             require_client_key,

@@ -12,6 +12,7 @@ mod lb;
 mod lifecycle;
 mod long_polls;
 mod rate_limits;
+mod openai;
 mod rest_v2;
 mod server_api;
 mod stream;

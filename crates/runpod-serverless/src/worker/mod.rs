@@ -137,6 +137,7 @@ mod job;
 mod job_error;
 pub mod lb;
 mod local;
+pub mod openai;
 mod random;
 mod report;
 mod runtime;

@@ -12,6 +12,7 @@ mod live;
 mod local;
 mod path_ids;
 mod long_polls;
+mod openai;
 mod rate_limits;
 mod routes;
 mod short_timeouts;

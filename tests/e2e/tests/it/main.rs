@@ -2,6 +2,7 @@
 
 mod flows;
 mod lb;
+mod openai;
 #[cfg(feature = "python-interop")]
 mod python;
 mod secrets;

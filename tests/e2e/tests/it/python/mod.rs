@@ -13,6 +13,7 @@
 mod batch;
 mod client;
 mod lb_http;
+mod openai;
 mod our_worker;
 mod startup;
 mod worker;
@@ -69,7 +70,7 @@ fn find_python() -> Result<PathBuf, String> {
         ),
     };
     let help = "the python-interop tests need Python with the official SDK: set RUNPOD_PYTHON, or run \
-                `python3 -m venv .venv && .venv/bin/pip install runpod==1.12.0` at the workspace root";
+                `python3 -m venv .venv && .venv/bin/pip install runpod==1.12.0 openai==3.63.0` at the workspace root";
     let home = TempDir::new().map_err(|e| e.to_string())?;
     let output = Command::new(&path)
         .args(["-c", VERSION_CHECK])
