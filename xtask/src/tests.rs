@@ -107,6 +107,34 @@ fn check_reports_a_stray_generated_file() {
 }
 
 #[test]
+fn check_reports_strays_in_every_output_directory() {
+    let (_dir, root) = scratch();
+    let admin = root.join("crates/runpod-admin/src/generated");
+    let fixtures = root.join("crates/runpod-admin/tests/fixtures/rest_v2");
+    let graphql = root.join(codegen::GENERATED_DIR).join("graphql");
+    for dir in [&admin, &fixtures, &graphql] {
+        assert!(dir.is_dir(), "{} is not an output directory", dir.display());
+    }
+    std::fs::write(admin.join("removed_op.rs"), "// left over\n").unwrap();
+    std::fs::write(fixtures.join("removedOp.json"), "{}\n").unwrap();
+    std::fs::write(graphql.join("old_query.rs"), "// left over\n").unwrap();
+    // The hand-written module file of a generated directory is not a stray.
+    std::fs::write(admin.join("mod.rs"), "// allowances\n").unwrap();
+    let msg = err_text(codegen::run(&root, true));
+    for stray in [
+        "crates/runpod-admin/src/generated/removed_op.rs (no schema produces it)",
+        "crates/runpod-admin/tests/fixtures/rest_v2/removedOp.json (no schema produces it)",
+        "crates/runpod-types/src/generated/graphql/old_query.rs (no schema produces it)",
+    ] {
+        assert!(msg.contains(stray), "{stray} missing from:\n{msg}");
+    }
+    assert!(!msg.contains("generated/mod.rs"), "{msg}");
+    codegen::run(&root, false).unwrap();
+    codegen::run(&root, true).unwrap();
+    assert!(!admin.join("removed_op.rs").exists() && admin.join("mod.rs").exists());
+}
+
+#[test]
 fn an_edited_input_fails_its_checksum() {
     let (_dir, root) = scratch();
     let rest = root.join("schema/rest/openapi.json");

@@ -14,8 +14,10 @@ use crate::{ApiKey, Config, Error, RequestBuilder, UrlBase};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
-    /// `Authorization: Bearer <config key>` (the default; fails with a config error when no
-    /// key is configured).
+    /// The client's own authorization (the default): `Authorization: Bearer <config key>`,
+    /// failing with a config error when no key is configured; or, for a client configured
+    /// with [`ConfigBuilder::with_raw_authorization`](crate::ConfigBuilder::with_raw_authorization),
+    /// the raw key, or no header without one. Built once per client.
     #[default]
     Bearer,
     /// `Authorization: <key>`, without `Bearer` (what the serverless worker API expects).
@@ -45,7 +47,8 @@ pub struct HttpClient {
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
     pub(crate) http: reqwest::Client,
-    /// `Bearer {key}` as a header value (`None`: no key, or one that cannot be a header).
+    /// The configured `Authorization` value (`Bearer {key}`, or the raw key), built once;
+    /// `None`: no key, or one that cannot be a header.
     bearer: Option<HeaderValue>,
 }
 
@@ -79,12 +82,18 @@ impl HttpClient {
         &self.inner.config
     }
 
-    /// The `Authorization` value for [`Auth::Bearer`].
-    pub(crate) fn bearer(&self) -> Result<HeaderValue, Error> {
+    /// The `Authorization` value for [`Auth::Bearer`] (`None`: send none).
+    pub(crate) fn bearer(&self) -> Result<Option<HeaderValue>, Error> {
         match &self.inner.bearer {
-            Some(value) => Ok(value.clone()),
+            Some(value) => Ok(Some(value.clone())),
+            // The worker protocol without a key (a local server without auth).
+            None if self.inner.config.raw_authorization()
+                && self.inner.config.api_key().is_none() =>
+            {
+                Ok(None)
+            }
             // Made again for its error (no key, or a key that cannot be sent).
-            None => make_bearer(&self.inner.config),
+            None => make_bearer(&self.inner.config).map(Some),
         }
     }
 
@@ -148,7 +157,12 @@ impl fmt::Debug for HttpClient {
 }
 
 fn make_bearer(config: &Config) -> Result<HeaderValue, Error> {
-    auth_header(&format!("Bearer {}", config.require_api_key()?.expose()))
+    let key = config.require_api_key()?.expose();
+    if config.raw_authorization() {
+        auth_header(key)
+    } else {
+        auth_header(&format!("Bearer {key}"))
+    }
 }
 
 /// A sensitive (never logged) `Authorization` header value.

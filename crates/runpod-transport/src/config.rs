@@ -69,6 +69,8 @@ pub struct Config {
     operation_timeout: Option<Duration>,
     retry_policy: RetryPolicy,
     user_agent: String,
+    /// Send the key raw (`Authorization: <key>`), and nothing without one: the worker protocol.
+    raw_authorization: bool,
 }
 
 impl Config {
@@ -145,6 +147,12 @@ impl Config {
         &self.retry_policy
     }
 
+    /// Whether requests send the key raw, as the worker protocol wants, rather than as
+    /// `Bearer <key>` (see [`ConfigBuilder::with_raw_authorization`]).
+    pub fn raw_authorization(&self) -> bool {
+        self.raw_authorization
+    }
+
     /// The `User-Agent` sent: `runpod-rs/<version> (<os>; <arch>)` plus the suffix, if any.
     pub fn user_agent(&self) -> &str {
         &self.user_agent
@@ -183,6 +191,7 @@ pub struct ConfigBuilder {
     operation_timeout: Option<Option<Duration>>,
     retry_policy: Option<RetryPolicy>,
     user_agent_suffix: Option<String>,
+    raw_authorization: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -267,6 +276,14 @@ impl ConfigBuilder {
     /// Default retry policy for requests.
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = Some(policy);
+        self
+    }
+
+    /// Authenticate as the serverless worker protocol does: `Authorization: <key>` without
+    /// `Bearer`, and no header at all when there is no key (a local server without auth).
+    /// The header value is still built once per client and marked sensitive.
+    pub fn with_raw_authorization(mut self) -> Self {
+        self.raw_authorization = true;
         self
     }
 
@@ -367,6 +384,7 @@ impl ConfigBuilder {
             operation_timeout: self.operation_timeout.unwrap_or(None),
             retry_policy: self.retry_policy.unwrap_or_default(),
             user_agent,
+            raw_authorization: self.raw_authorization,
         })
     }
 }

@@ -239,7 +239,7 @@ impl RequestBuilder {
         if !headers.contains_key(header::AUTHORIZATION) {
             let value = match &self.auth {
                 // Made once per client: every request sends it.
-                Auth::Bearer => Some(self.client.bearer()?),
+                Auth::Bearer => self.client.bearer()?,
                 Auth::Raw(key) => Some(crate::client::auth_header(key.expose())?),
                 Auth::None => None,
             };

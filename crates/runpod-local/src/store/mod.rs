@@ -40,7 +40,10 @@ pub(crate) struct Store {
 
 /// Run, outside the lock, when an endpoint gets its first job. The server starts in-process
 /// handlers this way, so the store does not depend on them (they depend on the store).
-pub(crate) struct FirstJobHook(Box<dyn Fn(&Arc<Store>, &str) + Send + Sync>);
+pub(crate) struct FirstJobHook(Box<FirstJobFn>);
+
+/// The hook's signature: the store and the endpoint id.
+type FirstJobFn = dyn Fn(&Arc<Store>, &str) + Send + Sync;
 
 impl std::fmt::Debug for FirstJobHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use runpod_transport::{ApiKey, Config, HttpClient, Method, Report, RetryPolicy};
+use runpod_transport::{Config, HttpClient, Method, Report, RetryPolicy};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::report::RUNPOD_VERSION;
-use super::sink::auth;
 use super::supervise::JobTable;
 use super::urls::WorkerUrls;
 
@@ -23,7 +22,6 @@ impl Heartbeat {
     pub(crate) fn start(
         config: Config,
         urls: WorkerUrls,
-        key: Option<ApiKey>,
         interval: Duration,
         jobs: JobTable,
     ) -> std::io::Result<Self> {
@@ -37,7 +35,7 @@ impl Heartbeat {
             .name("runpod-heartbeat".into())
             .spawn(move || {
                 let _entered = span.enter();
-                runtime.block_on(beat(config, urls, key, interval, jobs, thread_stop));
+                runtime.block_on(beat(config, urls, interval, jobs, thread_stop));
             })?;
         Ok(Self {
             stop,
@@ -63,7 +61,6 @@ impl Drop for Heartbeat {
 async fn beat(
     config: Config,
     urls: WorkerUrls,
-    key: Option<ApiKey>,
     interval: Duration,
     jobs: JobTable,
     stop: CancellationToken,
@@ -89,7 +86,6 @@ async fn beat(
         };
         let request = client
             .request(Method::GET, url)
-            .auth(auth(key.as_ref()))
             .with_retry(RetryPolicy::none())
             .with_attempt_timeout(Some(attempt_timeout));
         // Each ping in its own task: a slow server must not push the next ping back.

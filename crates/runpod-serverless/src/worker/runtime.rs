@@ -289,17 +289,21 @@ impl WorkerBuilder {
             ));
         }
         let mut shutdown = self.shutdown_future()?;
-        let config = Config::builder()
+        // The worker's one place for its key: the client sends it raw (the worker protocol),
+        // its header value built once per client and marked sensitive.
+        let mut config = Config::builder().with_raw_authorization();
+        if let Some(key) = &env.api_key {
+            config = config.with_api_key(key.expose());
+        }
+        let config = config
             .with_retry_policy(RetryPolicy::none())
             .with_attempt_timeout(None)
             .with_user_agent_suffix("worker")
             .build()?;
         let client = HttpClient::new(config.clone())?;
-        let key = env.api_key.clone();
         let sink = Arc::new(HttpSink {
             client: client.clone(),
             urls: urls.clone(),
-            key: key.clone(),
             retry: self.post_retry,
         });
         let shared = self.shared(sink, &env);
@@ -314,7 +318,6 @@ impl WorkerBuilder {
             match Heartbeat::start(
                 config,
                 urls.clone(),
-                key.clone(),
                 env.ping_interval(),
                 shared.jobs.clone(),
             ) {
@@ -335,7 +338,6 @@ impl WorkerBuilder {
                 let stop = StopLoop {
                     client: client.clone(),
                     url,
-                    key: key.clone(),
                     attempt_timeout: self.take_timeout,
                 };
                 Some(tokio::spawn(stop.run(shared.clone(), stop_done.clone())))
@@ -350,7 +352,6 @@ impl WorkerBuilder {
         let take = TakeLoop {
             client,
             urls,
-            key,
             concurrency: Concurrency {
                 current: self.concurrency,
                 modifier: self.modifier.take(),

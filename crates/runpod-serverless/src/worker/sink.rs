@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use runpod_transport::{ApiKey, Auth, HttpClient, Method, Report, RetryPolicy};
+use runpod_transport::{HttpClient, Method, Report, RetryPolicy};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
@@ -80,15 +80,7 @@ impl Default for PostRetry {
 pub(crate) struct HttpSink {
     pub(crate) client: HttpClient,
     pub(crate) urls: WorkerUrls,
-    pub(crate) key: Option<ApiKey>,
     pub(crate) retry: PostRetry,
-}
-
-pub(crate) fn auth(key: Option<&ApiKey>) -> Auth {
-    match key {
-        Some(k) => Auth::Raw(k.clone()),
-        None => Auth::None,
-    }
 }
 
 /// One long-poll GET (job-take, job-stop): no transport retries, since the loop decides the
@@ -96,12 +88,10 @@ pub(crate) fn auth(key: Option<&ApiKey>) -> Auth {
 pub(crate) async fn long_poll(
     client: &HttpClient,
     url: &str,
-    key: Option<&ApiKey>,
     attempt_timeout: Duration,
 ) -> runpod_transport::Result<runpod_transport::Response> {
     client
         .request(Method::GET, url)
-        .auth(auth(key))
         .with_retry(RetryPolicy::none())
         .with_attempt_timeout(Some(attempt_timeout))
         .send()
@@ -139,7 +129,6 @@ impl HttpSink {
             let sent = self
                 .client
                 .request(Method::POST, &url)
-                .auth(auth(self.key.as_ref()))
                 // Only this job's posts carry its id (the Python worker leaks it into every request).
                 .header("X-Request-ID", job_id)
                 .body(body.clone(), "application/json")

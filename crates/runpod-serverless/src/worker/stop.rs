@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{ApiKey, HttpClient, Report};
+use runpod_transport::{HttpClient, Report};
 use runpod_types::serverless::StopSignals;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,6 @@ use super::supervise::Shared;
 pub(crate) struct StopLoop {
     pub(crate) client: HttpClient,
     pub(crate) url: String,
-    pub(crate) key: Option<ApiKey>,
     pub(crate) attempt_timeout: Duration,
 }
 
@@ -38,12 +37,7 @@ impl StopLoop {
         let mut errors = 0u32;
         loop {
             let started = Instant::now();
-            let request = long_poll(
-                &self.client,
-                &self.url,
-                self.key.as_ref(),
-                self.attempt_timeout,
-            );
+            let request = long_poll(&self.client, &self.url, self.attempt_timeout);
             let sent = tokio::select! {
                 r = request => r,
                 () = done.cancelled() => break,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{ApiKey, HttpClient, Report};
+use runpod_transport::{HttpClient, Report};
 use runpod_types::serverless::WorkerJob;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -36,7 +36,6 @@ impl Concurrency {
 pub(crate) struct TakeLoop {
     pub(crate) client: HttpClient,
     pub(crate) urls: WorkerUrls,
-    pub(crate) key: Option<ApiKey>,
     pub(crate) concurrency: Concurrency,
     /// Per-attempt timeout; longer than the server's long-poll hold.
     pub(crate) attempt_timeout: Duration,
@@ -79,7 +78,7 @@ impl TakeLoop {
                 break;
             };
             let started = Instant::now();
-            let request = long_poll(&self.client, &url, self.key.as_ref(), self.attempt_timeout);
+            let request = long_poll(&self.client, &url, self.attempt_timeout);
             let sent = tokio::select! {
                 r = request => r,
                 // Shutdown aborts the open long-poll instead of waiting out the server's hold.

@@ -86,6 +86,46 @@ async fn raw_and_no_auth() {
     none.assert_calls_async(1).await;
 }
 
+/// A client configured for the worker protocol sends its key raw by default, and no header
+/// without a key; the header is the client's, not threaded through requests.
+#[tokio::test]
+async fn raw_authorization_is_the_clients_default() {
+    let server = MockServer::start_async().await;
+    let raw = server
+        .mock_async(|when, then| {
+            when.path("/raw").header("authorization", "worker-key");
+            then.status(200);
+        })
+        .await;
+    let none = server
+        .mock_async(|when, then| {
+            when.path("/none").header_missing("authorization");
+            then.status(200);
+        })
+        .await;
+    let keyed = client_with(
+        Config::builder()
+            .with_raw_authorization()
+            .with_api_key("worker-key"),
+    );
+    assert!(!format!("{keyed:?}").contains("worker-key"));
+    for _ in 0..2 {
+        keyed
+            .request(Method::GET, server.url("/raw"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let keyless = client_with(Config::builder().with_raw_authorization());
+    keyless
+        .request(Method::GET, server.url("/none"))
+        .send()
+        .await
+        .unwrap();
+    raw.assert_calls_async(2).await;
+    none.assert_calls_async(1).await;
+}
+
 #[tokio::test]
 async fn query_is_appended_with_or_without_existing_query() {
     let server = MockServer::start_async().await;
