@@ -25,7 +25,6 @@ use tokio::time::Instant;
 use super::env::WorkerEnv;
 use super::report::RUNPOD_VERSION;
 use super::runtime::WorkerBuilder;
-use super::sink::auth;
 use super::urls::append_query;
 
 /// Default of `RUNPOD_INIT_TIMEOUT`: the platform marks a worker unhealthy when its cold start
@@ -267,7 +266,12 @@ async fn report_unhealthy(env: &WorkerEnv, check: &str, reason: &str) {
         return;
     };
     // The default policy: a GET is retried on transient failures, three attempts in all.
-    let config = Config::builder()
+    // The worker protocol's authorization: the key as it is, not as a bearer token.
+    let mut config = Config::builder().with_raw_authorization();
+    if let Some(key) = &env.api_key {
+        config = config.with_api_key(key.expose());
+    }
+    let config = config
         .with_retry_policy(RetryPolicy::default())
         .with_operation_timeout(Some(Duration::from_secs(10)))
         .with_user_agent_suffix("worker")
@@ -281,7 +285,6 @@ async fn report_unhealthy(env: &WorkerEnv, check: &str, reason: &str) {
     };
     let sent = client
         .request(Method::GET, url)
-        .auth(auth(env.api_key.as_ref()))
         .send()
         .await;
     match sent {
