@@ -10,8 +10,9 @@
 //!
 //! Routes: `POST /v1/square` (`{"n": 12}` → `{"square": 144}`), `GET /v1/slow?ms=N` (answers
 //! after N ms), `GET /v1/events?n=N` (N server-sent events, 50 ms apart). `INIT_MS` makes the
-//! initializer take that long (the health route answers 204 meanwhile); `INIT_FAIL=1` makes it
-//! fail (the health route answers 503).
+//! initializer take that long (the health route answers 204 meanwhile), `INIT_WAIT_FILE=PATH`
+//! makes it also wait until PATH exists (tests decide when the worker is ready); `INIT_FAIL=1`
+//! makes it fail (the health route answers 503).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -83,10 +84,16 @@ async fn main() -> std::io::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let fail = std::env::var("INIT_FAIL").is_ok_and(|v| v == "1");
+    let wait_file = std::env::var_os("INIT_WAIT_FILE");
     LbServer::new(app())
         .init(move || async move {
             // Stands in for loading a model.
             tokio::time::sleep(Duration::from_millis(init_ms)).await;
+            if let Some(path) = wait_file {
+                while !std::path::Path::new(&path).exists() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             if fail { Err("INIT_FAIL=1") } else { Ok(()) }
         })
         .serve()

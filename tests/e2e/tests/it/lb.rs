@@ -79,6 +79,19 @@ impl WorkerProcess {
         }
     }
 
+    /// A worker whose initializer waits until [`WorkerProcess::ready`] is called.
+    pub(crate) async fn starting() -> (Self, tempfile::TempDir) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("ready");
+        let worker = Self::start(&[("INIT_WAIT_FILE", file.to_str().unwrap())]).await;
+        (worker, dir)
+    }
+
+    /// Ends the initializer of a worker from [`starting`](Self::starting).
+    pub(crate) fn ready(dir: &tempfile::TempDir) {
+        std::fs::write(dir.path().join("ready"), b"").unwrap();
+    }
+
     /// SIGKILL: the worker vanishes without a goodbye.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
@@ -136,7 +149,7 @@ fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lb_worker_behind_runpod_local_driven_by_our_client() {
     let ready = WorkerProcess::start(&[]).await;
-    let mut slow_start = WorkerProcess::start(&[("INIT_MS", "4000")]).await;
+    let (mut slow_start, init) = WorkerProcess::starting().await;
     let server = Server::builder()
         .api_key(KEY)
         .lb_worker(LbWorker::new("lb", &ready.url))
@@ -191,6 +204,7 @@ async fn lb_worker_behind_runpod_local_driven_by_our_client() {
     );
 
     // Once the second worker is up, soft and strict affinity reach it.
+    WorkerProcess::ready(&init);
     counts_reach(&server, "lb", (2, 0, 0)).await;
     for affinity in [Affinity::prefer("lb-w2"), Affinity::strict("lb-w2")] {
         let answer = lb

@@ -33,7 +33,7 @@ async fn urllib(base: String, requests: Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_a_plain_http_client() {
     let ready = WorkerProcess::start(&[]).await;
-    let mut slow_start = WorkerProcess::start(&[("INIT_MS", "6000")]).await;
+    let (mut slow_start, init) = WorkerProcess::starting().await;
     let failing = WorkerProcess::start(&[("INIT_FAIL", "1")]).await;
     let server = Server::builder()
         .api_key(KEY)
@@ -82,6 +82,7 @@ async fn the_gateway_serves_a_plain_http_client() {
     assert_eq!(cold[0]["body"], json!({"error": "no workers available"}));
 
     // Two workers: soft and strict affinity reach the second; killed → affinity_worker_gone.
+    WorkerProcess::ready(&init);
     counts_reach(&server, "lb", (2, 0, 0)).await;
     let answers = urllib(
         base.clone(),
