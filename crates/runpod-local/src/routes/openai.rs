@@ -220,8 +220,7 @@ impl Call {
             let read = tokio::select! {
                 read = self.read(STREAM_HOLD) => read,
                 () = tx.closed() => {
-                    tracing::debug!(job = %self.job, "OpenAI stream reader went away; cancelling");
-                    self.store.cancel(&self.endpoint, &self.job);
+                    self.reader_gone(&text);
                     return;
                 }
             };
@@ -229,6 +228,7 @@ impl Call {
                 let _ = tx.send(Bytes::from(expired().event())).await;
                 return;
             };
+            let done_before = text.done_sent;
             for chunk in &read.chunks {
                 text.push_chunk(chunk);
             }
@@ -246,13 +246,26 @@ impl Call {
                 );
             }
             if !text.is_empty() && tx.send(text.take()).await.is_err() {
-                self.store.cancel(&self.endpoint, &self.job);
+                // What could not be sent may have held `[DONE]`: only an earlier one counts.
+                text.done_sent = done_before;
+                self.reader_gone(&text);
                 return;
             }
             if terminal || self.store.is_shutting_down() {
                 return;
             }
         }
+    }
+
+    /// The caller stopped reading. Before `[DONE]` reached it, the answer is abandoned and the
+    /// job cancelled; after, the caller simply closed a finished stream while the worker still
+    /// reports the job done, which must not turn into a cancellation.
+    fn reader_gone(&self, text: &SseText) {
+        if text.done_sent {
+            return;
+        }
+        tracing::debug!(job = %self.job, "OpenAI stream reader went away; cancelling");
+        self.store.cancel(&self.endpoint, &self.job);
     }
 
     /// The chunks posted since the last read (each chunk's `output`), and the job's state.

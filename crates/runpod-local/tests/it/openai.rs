@@ -206,3 +206,23 @@ async fn the_openai_route_is_its_own_fault_class() {
     let (status, _) = h.post(&format!("/v2/{EP}/run"), json!({"input": 1})).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_reader_that_leaves_after_done_does_not_cancel_the_finishing_job() {
+    let h = Harness::start().await;
+    let body = json!({"model": "m", "stream": true});
+    let (call, job) = call_and_take(&h, h.http.post(h.url(&chat_path())).json(&body)).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    h.chunk("w", &id, json!({"output": "data: {}\n\n"})).await;
+    let mut response = call.await.unwrap();
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "data: {}\n\n");
+    h.chunk("w", &id, json!({"output": "data: [DONE]\n\n"}))
+        .await;
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "data: [DONE]\n\n");
+    // The client stops reading at [DONE], as OpenAI clients do, before the worker's job-done.
+    drop(response);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = h.done("w", &id, json!({"output": []})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(h.job(&id).await["status"], "COMPLETED");
+}
