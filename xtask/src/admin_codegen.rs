@@ -662,7 +662,11 @@ impl Gen {
 
         // A body that has required fields can also be given whole (`create_from(body)`), so a
         // caller holding a complete request never passes placeholders that the body replaces.
-        if let Some(schema) = op.body.as_ref().filter(|_| body_fields.iter().any(is_required)) {
+        if let Some(schema) = op
+            .body
+            .as_ref()
+            .filter(|_| body_fields.iter().any(is_required))
+        {
             let params = &ctor_args[..ctor_args.len() - body_inits.len()];
             let _ = writeln!(
                 out,
@@ -954,7 +958,11 @@ fn groups_rs(ops: &[Op]) -> Result<String> {
                 op.builder,
                 pass.iter().map(|a| format!(", {a}")).collect::<String>(),
             );
-            if let Some(schema) = op.body.as_ref().filter(|_| op.body_fields.iter().any(is_required)) {
+            if let Some(schema) = op
+                .body
+                .as_ref()
+                .filter(|_| op.body_fields.iter().any(is_required))
+            {
                 let _ = writeln!(
                     out,
                     "    /// {}, from a whole request body: `{} {}`. See [`{}`].\n    pub fn {}_from(&self{}, body: rest::{schema}) -> {} {{\n        {}::from_body(self.client.clone(){}, body)\n    }}\n",
@@ -966,7 +974,10 @@ fn groups_rs(ops: &[Op]) -> Result<String> {
                     params.iter().map(|a| format!(", {a}")).collect::<String>(),
                     op.builder,
                     op.builder,
-                    params_pass.iter().map(|a| format!(", {a}")).collect::<String>(),
+                    params_pass
+                        .iter()
+                        .map(|a| format!(", {a}"))
+                        .collect::<String>(),
                 );
             }
         }

@@ -12,7 +12,10 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<()> {
     let Some(which) = args.first() else {
         bail!("usage: cargo xtask {USAGE}");
     };
-    if !matches!(*which, "client" | "worker" | "local" | "wait" | "lb" | "openai") {
+    if !matches!(
+        *which,
+        "client" | "worker" | "local" | "wait" | "lb" | "openai"
+    ) {
         bail!("unknown bench `{which}`; usage: cargo xtask {USAGE}");
     }
     if *which == "worker" {

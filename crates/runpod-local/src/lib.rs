@@ -41,9 +41,9 @@ mod error;
 mod exposure;
 mod faults;
 mod inline;
-mod rate_limits;
-mod limits;
 mod lb;
+mod limits;
+mod rate_limits;
 pub mod rest_v2;
 mod routes;
 mod server;
@@ -51,8 +51,8 @@ mod store;
 mod webhook;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
-pub use limits::{Limits, parse_size};
 pub use lb::{LbCounts, LbLimits, LbWorker};
+pub use limits::{Limits, parse_size};
 pub use server::{RunningServer, Server, ServerBuilder};
 
 /// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the

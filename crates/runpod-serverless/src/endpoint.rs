@@ -105,7 +105,10 @@ impl EndpointShared {
             Some(base) => base.as_str().trim_end_matches('/').to_owned(),
             None => format!(
                 "{}/{}",
-                self.http.config().serverless_base_url().trim_end_matches('/'),
+                self.http
+                    .config()
+                    .serverless_base_url()
+                    .trim_end_matches('/'),
                 self.id
             ),
         }

@@ -151,7 +151,8 @@ pub(crate) fn routes(spec: &Value) -> Result<Vec<RouteDef>> {
 
 /// One operation as a route (before grouping).
 fn route_def(path: &str, method: &Value, op: &Value) -> Result<RouteDef> {
-    let operation_id = s(op, "operationId").with_context(|| format!("{path} has no operationId"))?;
+    let operation_id =
+        s(op, "operationId").with_context(|| format!("{path} has no operationId"))?;
     let side = match op
         .get("tags")
         .and_then(|t| t.get(0))

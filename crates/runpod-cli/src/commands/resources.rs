@@ -15,9 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{
     BodyArg, CloudArg, ContainerArgs, EndpointCreate, EndpointFields, EndpointKindArg,
-    EndpointShape, NamedContainer, NoMore,
-    PodCreate, PodMore, RegistryCreate, Resource, TemplateCreate, Updatable, Update, VolumeCreate,
-    VolumeUpdate,
+    EndpointShape, NamedContainer, NoMore, PodCreate, PodMore, RegistryCreate, Resource,
+    TemplateCreate, Updatable, Update, VolumeCreate, VolumeUpdate,
 };
 use crate::context::Context;
 use crate::error::{CliError, CliResult, Doing};

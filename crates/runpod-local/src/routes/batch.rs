@@ -60,7 +60,10 @@ pub(super) async fn append(
 }
 
 /// Each item as a job request; the first bad one names its index.
-fn requests(items: Vec<Value>, config: &crate::config::Config) -> Result<Vec<JobRequest>, ApiError> {
+fn requests(
+    items: Vec<Value>,
+    config: &crate::config::Config,
+) -> Result<Vec<JobRequest>, ApiError> {
     items
         .into_iter()
         .enumerate()

@@ -45,7 +45,10 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
     }
     // Batch Jobs is one route of the table (its rate-limit and fault class) but several paths.
     let client_routes = client_routes
-        .route("/v2/{endpoint_id}/batch", post(batch::create).get(batch::list))
+        .route(
+            "/v2/{endpoint_id}/batch",
+            post(batch::create).get(batch::list),
+        )
         .route(
             "/v2/{endpoint_id}/batch/{batch_id}",
             get(batch::get).put(batch::update),

@@ -19,9 +19,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::client::{millis_to_duration, new_job_id};
 use super::job::Job;
 use super::timers::TimerKind;
-use super::client::{millis_to_duration, new_job_id};
 use super::webhooks::settle;
 use super::{Endpoint, Store};
 use crate::config::Config;

@@ -283,10 +283,7 @@ async fn report_unhealthy(env: &WorkerEnv, check: &str, reason: &str) {
             return;
         }
     };
-    let sent = client
-        .request(Method::GET, url)
-        .send()
-        .await;
+    let sent = client.request(Method::GET, url).send().await;
     match sent {
         Ok(_) => tracing::info!(check, "reported unhealthy to the platform"),
         Err(e) => tracing::warn!(error = %Report(&e), "the unhealthy report failed"),

@@ -50,7 +50,10 @@ async fn each_job_call(endpoint: &Endpoint, id: &str) -> Vec<(&'static str, Resu
         ("retry", job.retry().await.map(drop)),
         (
             "stream",
-            job.stream::<serde_json::Value>().next().await.map_or(Ok(()), |r| r.map(drop)),
+            job.stream::<serde_json::Value>()
+                .next()
+                .await
+                .map_or(Ok(()), |r| r.map(drop)),
         ),
         ("status", job.wait().await.map(drop)),
     ]
