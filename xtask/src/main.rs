@@ -6,6 +6,10 @@
 //! - `tidy`: workspace conventions (lints, dependency layering, generated-file preambles).
 //! - `deny`: cargo-deny with the RustSec snapshot beside the repository, offline (`--live` online).
 //! - `test`: the README's test command (every test; the Python interop suite when python3 exists).
+//! - `bench {client|worker|local|wait|lb|openai}`: release-mode benchmarks against the official
+//!   SDKs and a raw-HTTP baseline (bench/README.md).
+//! - `soak [--short]`: thousands of jobs through runpod-local with faults on every route and a
+//!   killed worker (soak/README.md).
 
 mod admin_codegen;
 mod bench;
@@ -37,7 +41,10 @@ commands:
   schema pin <path under schema/>   record the sha256 of a hand-maintained schema file
   tidy                              check workspace conventions
   deny [--db DIR | --live]          cargo-deny: advisories (RustSec snapshot ../shared/advisory-db, offline), bans, licenses, sources
-  test [-- <test args>]             run every test (the README's test command; adds the Python interop suite when python3 exists)";
+  test [-- <test args>]             run every test (the README's test command; adds the Python interop suite when python3 exists)
+  bench {client|worker|local|wait|lb|openai} [flags]
+                                    release-mode benchmarks (bench/README.md; `--help` after the bench name)
+  soak [--short] [flags]            jobs and batches through runpod-local under faults, a worker killed (soak/README.md)";
 
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn workspace_root() -> PathBuf {
@@ -74,7 +81,6 @@ fn run(args: &[String]) -> Result<()> {
                 .collect();
             test_cmd::run(&root, &extra)
         }
-        // BENCH-DISPATCH: a `bench` subcommand (xtask/src/bench/) is dispatched here.
         ["bench", rest @ ..] => bench::run(&root, rest),
         ["soak", rest @ ..] => soak::run(&root, rest),
         ["deny", rest @ ..] => deny::run(&root, rest),

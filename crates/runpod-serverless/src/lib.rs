@@ -66,7 +66,6 @@
 //! The `blocking` feature adds [`blocking`], the same API without `async`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// CLIENT-MODULES (owned by the client helper)
 pub mod batch;
 mod client;
 mod endpoint;

@@ -1,6 +1,5 @@
 //! Integration tests of runpod-serverless against loopback servers.
 
-// CLIENT-TEST-MODULES (owned by the client helper)
 mod batch;
 #[cfg(feature = "blocking")]
 mod blocking;
