@@ -400,7 +400,7 @@ async fn a_failed_job_is_retried_under_the_same_id() {
     assert_eq!(err.job_id(), Some(job.id()));
     let doc = err.job_error().unwrap();
     assert_eq!(doc["error_message"], "flaky: first attempt");
-    assert_eq!(doc["error_type"], "alloc::string::String");
+    assert_eq!(doc["error_type"], "HandlerError");
     assert_eq!(doc["worker_id"], WORKER);
 
     let state = job.retry().await.unwrap();

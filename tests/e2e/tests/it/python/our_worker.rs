@@ -134,7 +134,7 @@ fn check_tour(result: &Value, worker_id: &str, completed: u64) {
     );
     let doc: Value = serde_json::from_str(failed["error"].as_str().unwrap()).unwrap();
     assert_eq!(doc["error_message"], "boom", "{doc}");
-    assert_eq!(doc["error_type"], "alloc::string::String");
+    assert_eq!(doc["error_type"], "HandlerError");
     assert_eq!(doc["worker_id"], worker_id);
 
     let cancel = &result["cancel"];
