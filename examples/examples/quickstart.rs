@@ -140,7 +140,7 @@ async fn tour(
         other => println!("flaky job     -> {other:?}"),
     }
     let state = job.retry().await?;
-    println!("retry         -> {} {:?}", state.id, state.status);
+    println!("retry         -> {state}");
     println!("after retry   -> {}", job.output::<Value>().await?);
 
     // health and purge: two busy workers, three queued jobs, then purge the queue.

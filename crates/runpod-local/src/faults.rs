@@ -14,19 +14,54 @@ use std::time::Duration;
 /// and the worker runtime.
 pub use runpod_types::serverless::Route;
 
-/// The route a request path (`/v2/{endpoint}/{route}/…`) addresses, if any.
-pub(crate) fn route_of_path(path: &str) -> Option<Route> {
-    Route::from_path(path.strip_prefix("/v2")?)
+/// What a request addresses, for fault injection: a route of the queue API and the worker
+/// protocol, or the load-balancing gateway (`/lb/{endpoint}/…`, `lb` in rules), which is plain
+/// HTTP to a worker's own server and so has no route of the protocol's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    Route(Route),
+    Lb,
 }
 
-/// The route named by its segment, for `--fault` rules.
-fn parse_route(name: &str) -> Result<Route, ParseError> {
-    Route::from_segment(name).ok_or_else(|| ParseError(format!("unknown route `{name}`")))
+impl From<Route> for Target {
+    fn from(route: Route) -> Self {
+        Target::Route(route)
+    }
 }
 
-/// A route's slot among the fault generators' seeds.
-fn route_index(route: Route) -> u64 {
-    route.index() as u64
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Route(route) => write!(f, "{route}"),
+            Target::Lb => f.write_str("lb"),
+        }
+    }
+}
+
+/// What a request path (`/v2/{endpoint}/{route}/…`, `/lb/{endpoint}/…`) addresses, if any.
+pub(crate) fn route_of_path(path: &str) -> Option<Target> {
+    if path.starts_with("/lb/") {
+        return Some(Target::Lb);
+    }
+    Route::from_path(path.strip_prefix("/v2")?).map(Target::Route)
+}
+
+/// The route named by its segment (or `lb`), for `--fault` rules.
+fn parse_route(name: &str) -> Result<Target, ParseError> {
+    if name == "lb" {
+        return Ok(Target::Lb);
+    }
+    Route::from_segment(name)
+        .map(Target::Route)
+        .ok_or_else(|| ParseError(format!("unknown route `{name}`")))
+}
+
+/// A target's slot among the fault generators' seeds (the gateway after every route).
+fn route_index(target: Target) -> u64 {
+    match target {
+        Target::Route(route) => route.index() as u64,
+        Target::Lb => Route::ALL.len() as u64,
+    }
 }
 
 /// The faults injected into one route's requests.
@@ -115,7 +150,7 @@ fn clamp_rate(rate: f64) -> f64 {
 pub struct FaultConfig {
     seed: u64,
     all_routes: RouteFaults,
-    routes: BTreeMap<Route, RouteFaults>,
+    routes: BTreeMap<Target, RouteFaults>,
     runpod_limits: bool,
 }
 
@@ -142,7 +177,14 @@ impl FaultConfig {
     /// Faults for one route; replaces the [`all_routes`](Self::all_routes) faults there.
     #[must_use]
     pub fn route(mut self, route: Route, faults: RouteFaults) -> Self {
-        self.routes.insert(route, faults);
+        self.routes.insert(Target::Route(route), faults);
+        self
+    }
+
+    /// Faults for every request to the load-balancing gateway (`/lb/…`; `lb` in rules).
+    #[must_use]
+    pub fn load_balancer(mut self, faults: RouteFaults) -> Self {
+        self.routes.insert(Target::Lb, faults);
         self
     }
 
@@ -209,8 +251,11 @@ impl FaultConfig {
             && self.routes.values().all(RouteFaults::is_none)
     }
 
-    fn for_route(&self, route: Route) -> RouteFaults {
-        self.routes.get(&route).copied().unwrap_or(self.all_routes)
+    fn for_route(&self, route: impl Into<Target>) -> RouteFaults {
+        self.routes
+            .get(&route.into())
+            .copied()
+            .unwrap_or(self.all_routes)
     }
 }
 
@@ -271,7 +316,7 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct FaultInjector {
     config: FaultConfig,
-    generators: Mutex<BTreeMap<Route, fastrand::Rng>>,
+    generators: Mutex<BTreeMap<Target, fastrand::Rng>>,
     pub(crate) limits: Option<std::sync::Arc<crate::rate_limits::RunpodLimits>>,
 }
 
@@ -285,7 +330,8 @@ impl FaultInjector {
     }
 
     /// Draws the delay and outcome for one request to `route`.
-    pub(crate) fn draw(&self, route: Route) -> (Duration, Outcome) {
+    pub(crate) fn draw(&self, route: impl Into<Target>) -> (Duration, Outcome) {
+        let route = route.into();
         let faults = self.config.for_route(route);
         if faults.is_none() {
             return (Duration::ZERO, Outcome::Pass);
@@ -326,18 +372,20 @@ mod tests {
     #[test]
     fn routes_round_trip_through_their_segment() {
         for route in Route::ALL {
-            assert_eq!(parse_route(route.segment()).unwrap(), route);
+            assert_eq!(parse_route(route.segment()).unwrap(), Target::Route(route));
         }
+        assert_eq!(parse_route("lb").unwrap(), Target::Lb);
         assert!(parse_route("nope").is_err());
     }
 
     #[test]
     fn route_from_path_reads_the_third_segment() {
-        assert_eq!(route_of_path("/v2/ep/run"), Some(Route::Run));
-        assert_eq!(route_of_path("/v2/ep/status/abc"), Some(Route::Status));
+        assert_eq!(route_of_path("/v2/ep/run"), Some(Target::Route(Route::Run)));
+        assert_eq!(route_of_path("/v2/ep/status/abc"), Some(Target::Route(Route::Status)));
+        assert_eq!(route_of_path("/lb/ep/v1/chat"), Some(Target::Lb));
         assert_eq!(
             route_of_path("/v2/ep/job-take-batch/w"),
-            Some(Route::JobTakeBatch)
+            Some(Target::Route(Route::JobTakeBatch))
         );
         assert_eq!(route_of_path("/v2/ep"), None);
         assert_eq!(route_of_path("/v1/ep/run"), None);

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::faults::{FaultConfig, FaultInjector, Outcome, Route, route_of_path};
+use crate::faults::{FaultConfig, FaultInjector, Outcome, Route, Target, route_of_path};
 use crate::inline::InlineHandler;
 use crate::routes;
 use crate::store::Store;
@@ -521,9 +521,8 @@ async fn serve_connection(
             if let Some(faults) = faults
                 && let Some(route) = route_of_path(request.uri().path())
             {
-                let admitted = match &faults.limits {
-                    None => None,
-                    Some(limits) => match limits.admit(route, request.uri().path()) {
+                let admitted = match (&faults.limits, route) {
+                    (Some(limits), Target::Route(route)) => match limits.admit(route, request.uri().path()) {
                         Ok(admitted) => admitted,
                         Err(()) => {
                             tracing::debug!(%route, "fault: over Runpod's rate limit");
@@ -534,6 +533,8 @@ async fn serve_connection(
                             .into_response());
                         }
                     },
+                    // The gateway has no documented limits of its own to enforce.
+                    _ => None,
                 };
                 let (delay, outcome) = faults.draw(route);
                 if !delay.is_zero() {

@@ -503,6 +503,9 @@ async fn finalize_refuses_to_queue_more_than_50000_jobs_per_endpoint() {
 async fn batches_expire_with_their_jobs() {
     let h = Harness::with(
         Server::builder()
+            // The test's clock jumps by 30 s and more; a read timeout longer than the jumps
+            // keeps the client's pooled connection from being closed under it mid-request.
+            .limits(runpod_local::Limits::default().read_timeout(Duration::from_secs(7_200)))
             .hold_time(Duration::from_millis(100))
             .result_retention(Duration::from_secs(60))
             .default_ttl(Duration::from_secs(3600)),

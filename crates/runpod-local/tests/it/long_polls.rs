@@ -53,14 +53,20 @@ async fn thousands_of_long_polls_are_held_and_all_woken() {
     const JOBS: usize = 2_000;
     // Every job is held by its handler until the gate opens, after the long polls are in.
     let (gate, opened) = tokio::sync::watch::channel(false);
+    // More connections than the default limit (1 024) allows: each long poll holds one.
+    let limits = runpod_local::Limits::default().connections(JOBS + 64);
     let h = Arc::new(
-        Harness::with(Server::builder().inline_handler(move |input| {
-            let mut opened = opened.clone();
-            async move {
-                let _ = opened.wait_for(|open| *open).await;
-                Ok(input)
-            }
-        }))
+        Harness::with(
+            Server::builder()
+                .limits(limits)
+                .inline_handler(move |input| {
+                    let mut opened = opened.clone();
+                    async move {
+                        let _ = opened.wait_for(|open| *open).await;
+                        Ok(input)
+                    }
+                }),
+        )
         .await,
     );
     let mut ids = Vec::with_capacity(JOBS);

@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! # use runpod_serverless::__runpod as runpod;
-//! use axum::{Json, Router, routing::post};
-//! use runpod::serverless::worker::lb::LbServer;
+//! use runpod::worker::lb::axum::{Json, Router, routing::post};
+//! use runpod::worker::lb::LbServer;
 //!
 //! #[tokio::main]
 //! async fn main() -> std::io::Result<()> {

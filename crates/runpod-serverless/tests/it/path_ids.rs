@@ -55,7 +55,7 @@ async fn each_job_call(endpoint: &Endpoint, id: &str) -> Vec<(&'static str, Resu
                 .await
                 .map_or(Ok(()), |r| r.map(drop)),
         ),
-        ("status", job.wait().await.map(drop)),
+        ("status-sync", job.wait().await.map(drop)),
     ]
 }
 
