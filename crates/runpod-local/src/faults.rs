@@ -381,7 +381,10 @@ mod tests {
     #[test]
     fn route_from_path_reads_the_third_segment() {
         assert_eq!(route_of_path("/v2/ep/run"), Some(Target::Route(Route::Run)));
-        assert_eq!(route_of_path("/v2/ep/status/abc"), Some(Target::Route(Route::Status)));
+        assert_eq!(
+            route_of_path("/v2/ep/status/abc"),
+            Some(Target::Route(Route::Status))
+        );
         assert_eq!(route_of_path("/lb/ep/v1/chat"), Some(Target::Lb));
         assert_eq!(
             route_of_path("/v2/ep/job-take-batch/w"),

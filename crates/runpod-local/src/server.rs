@@ -522,17 +522,19 @@ async fn serve_connection(
                 && let Some(route) = route_of_path(request.uri().path())
             {
                 let admitted = match (&faults.limits, route) {
-                    (Some(limits), Target::Route(route)) => match limits.admit(route, request.uri().path()) {
-                        Ok(admitted) => admitted,
-                        Err(()) => {
-                            tracing::debug!(%route, "fault: over Runpod's rate limit");
-                            return Ok(ApiError::new(
-                                StatusCode::TOO_MANY_REQUESTS,
-                                format!("rate limit of {route} exceeded"),
-                            )
-                            .into_response());
+                    (Some(limits), Target::Route(route)) => {
+                        match limits.admit(route, request.uri().path()) {
+                            Ok(admitted) => admitted,
+                            Err(()) => {
+                                tracing::debug!(%route, "fault: over Runpod's rate limit");
+                                return Ok(ApiError::new(
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    format!("rate limit of {route} exceeded"),
+                                )
+                                .into_response());
+                            }
                         }
-                    },
+                    }
                     // The gateway has no documented limits of its own to enforce.
                     _ => None,
                 };

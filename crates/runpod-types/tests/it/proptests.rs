@@ -176,8 +176,8 @@ proptest! {
         for (k, v) in &extra {
             prop_assert_eq!(job.extra.get(k), Some(v));
         }
-        // `"output": null` reads as no output (see TYPES caveat); anything else is kept as sent.
-        prop_assert_eq!(job.output, (!output.is_null()).then_some(output));
+        // Kept as sent, `"output": null` included (`Some(Null)`; only a missing key is `None`).
+        prop_assert_eq!(job.output, Some(output));
     }
 
     #[test]

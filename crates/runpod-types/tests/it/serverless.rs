@@ -235,7 +235,8 @@ fn stop_signals_and_purge() {
 
 #[test]
 fn the_route_table_matches_its_paths() {
-    assert_eq!(Route::ALL.len(), 15);
+    // 15 protocol routes, the OpenAI route, and Batch Jobs (nine operations, one route).
+    assert_eq!(Route::ALL.len(), 17);
     for (i, route) in Route::ALL.into_iter().enumerate() {
         assert_eq!(route.index(), i);
         assert!(
@@ -259,4 +260,15 @@ fn the_route_table_matches_its_paths() {
     assert_eq!(Route::from_path("/ep-1/status/j1"), Some(Route::Status));
     assert_eq!(Route::from_path("/ep-1"), None);
     assert_eq!(Route::from_segment("nope"), None);
+    assert_eq!(Route::Batch.methods(), ["POST", "GET", "PUT", "DELETE"]);
+    assert_eq!(Route::Batch.path(), "/{endpoint_id}/batch");
+    assert_eq!(
+        Route::from_path("/ep-1/batch/b1/requests/r1"),
+        Some(Route::Batch)
+    );
+    assert_eq!(Route::OpenAi.methods(), ["POST", "GET"]);
+    assert_eq!(
+        Route::from_path("/ep-1/openai/v1/chat/completions"),
+        Some(Route::OpenAi)
+    );
 }
