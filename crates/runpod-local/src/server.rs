@@ -173,7 +173,7 @@ impl ServerBuilder {
     }
 
     /// Limits on queued jobs, stored bytes, ids, stream chunks, connections and slow clients
-    /// (defaults in [`Limits::default`]).
+    /// (defaults in [`Limits::default`](crate::Limits::default)).
     #[must_use]
     pub fn limits(mut self, limits: crate::Limits) -> Self {
         self.config.limits = limits;
