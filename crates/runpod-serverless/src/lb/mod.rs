@@ -4,7 +4,7 @@
 //! `https://{endpoint_id}.api.runpod.ai/{path}` goes straight to one of its workers, with any
 //! method, the caller's own body and the worker's own answer. Every answer names the worker
 //! that served it in `X-Runpod-Worker-Id`; the same header on a request asks for a worker
-//! ([`Affinity`]).
+//! ([`Affinity`](crate::lb::Affinity)).
 //!
 //! ```no_run
 //! # use runpod_serverless::__runpod as runpod;
@@ -35,19 +35,19 @@
 //! **Cold starts.** While an endpoint scales from zero Runpod answers
 //! `{"error": "no workers available"}`. Such a request never reached a worker, so it is sent
 //! again whatever its method: by default up to 4 tries in all, 5 s apart, within the request's
-//! [`timeout`](LbRequest::timeout) ([`ColdStart`]). Other failures follow transport's rules:
+//! [`timeout`](crate::lb::LbRequest::timeout) ([`ColdStart`](crate::lb::ColdStart)). Other failures follow transport's rules:
 //! GET, HEAD, PUT, DELETE, OPTIONS are retried on 5xx, 429 and broken connections; POST and
 //! PATCH only when they provably did not arrive (connect failure, 429). A streamed request body
 //! cannot be replayed and is sent once.
 //!
 //! **Limits** (Runpod's, enforced by its gateway, not checked here): request and answer bodies up
 //! to 30 MB each, 5.5 min of processing per request, up to 2 min waiting for a worker. Set
-//! [`timeout`](LbRequest::timeout) for a bound of your own.
+//! [`timeout`](crate::lb::LbRequest::timeout) for a bound of your own.
 //!
 //! **WebSocket** (`wss://{endpoint_id}.api.runpod.ai/{path}`, same `Authorization: Bearer`
 //! header) is not wrapped: it would add a WebSocket stack to every user of this crate for one
 //! call. With `tokio-tungstenite`, build the request from
-//! [`LoadBalancer::url`] with `http` replaced by `ws`, add the `Authorization` header (and
+//! [`LoadBalancer::url`](crate::lb::LoadBalancer::url) with `http` replaced by `ws`, add the `Authorization` header (and
 //! `X-Runpod-Worker-Id` for affinity), and open it with a timeout of about 60 s so that a scale
 //! from zero fits.
 
