@@ -26,19 +26,10 @@ impl Endpoint {
     }
 }
 
-/// The blocking [`crate::Batches`].
-#[derive(Clone)]
-pub struct Batches {
-    inner: crate::Batches,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for Batches {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::Batches")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::Batches`].
+    #[derive(Clone)]
+    pub struct Batches(crate::Batches);
 }
 
 impl Batches {
@@ -120,19 +111,10 @@ impl Batches {
     }
 }
 
-/// The blocking [`crate::BatchHandle`].
-#[derive(Clone)]
-pub struct BatchHandle {
-    inner: crate::BatchHandle,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for BatchHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::BatchHandle")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::BatchHandle`].
+    #[derive(Clone)]
+    pub struct BatchHandle(crate::BatchHandle);
 }
 
 impl BatchHandle {

@@ -14,19 +14,10 @@ use serde::Serialize;
 use super::runtime::RuntimeThread;
 use crate::lb::{Affinity, ColdStart, LbResponse};
 
-/// The blocking [`crate::lb::LoadBalancer`]. Cheap to clone.
-#[derive(Clone)]
-pub struct LoadBalancer {
-    pub(super) inner: crate::lb::LoadBalancer,
-    pub(super) rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for LoadBalancer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::LoadBalancer")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::lb::LoadBalancer`]. Cheap to clone.
+    #[derive(Clone)]
+    pub struct LoadBalancer(crate::lb::LoadBalancer);
 }
 
 impl LoadBalancer {
@@ -73,19 +64,10 @@ impl LoadBalancer {
     }
 }
 
-/// The blocking [`crate::lb::LbRequest`].
-#[must_use = "a request does nothing until it is sent"]
-pub struct LbRequest {
-    inner: crate::lb::LbRequest,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for LbRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::LbRequest")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::lb::LbRequest`].
+    #[must_use = "a request does nothing until it is sent"]
+    pub struct LbRequest(crate::lb::LbRequest);
 }
 
 impl LbRequest {

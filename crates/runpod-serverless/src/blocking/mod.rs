@@ -30,6 +30,26 @@
 //! # Ok(()) }
 //! ```
 
+/// A blocking face of an async value: the value and the runtime thread that runs it; `Debug`
+/// shows the async value under the blocking name. One declaration for every blocking type.
+macro_rules! wrapper {
+    ($(#[$attr:meta])* pub struct $name:ident($inner:ty);) => {
+        $(#[$attr])*
+        pub struct $name {
+            pub(in crate::blocking) inner: $inner,
+            pub(in crate::blocking) rt: ::std::sync::Arc<$crate::blocking::runtime::RuntimeThread>,
+        }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple(concat!("blocking::", stringify!($name)))
+                    .field(&self.inner)
+                    .finish()
+            }
+        }
+    };
+}
+
 mod batch;
 mod lb;
 mod runtime;
@@ -55,19 +75,10 @@ use crate::poll::PollPolicy;
 use crate::rate_limit::RateLimits;
 use crate::run::{EncodedInput, JobOptions, job_option_setters, serialize_input};
 
-/// The blocking [`crate::ServerlessClient`]. Cheap to clone.
-#[derive(Clone)]
-pub struct ServerlessClient {
-    inner: crate::ServerlessClient,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for ServerlessClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::ServerlessClient")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::ServerlessClient`]. Cheap to clone.
+    #[derive(Clone)]
+    pub struct ServerlessClient(crate::ServerlessClient);
 }
 
 impl ServerlessClient {
@@ -199,19 +210,10 @@ impl ServerlessClientBuilder {
     }
 }
 
-/// The blocking [`crate::Endpoint`]. Cheap to clone.
-#[derive(Clone)]
-pub struct Endpoint {
-    inner: crate::Endpoint,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::Endpoint")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::Endpoint`]. Cheap to clone.
+    #[derive(Clone)]
+    pub struct Endpoint(crate::Endpoint);
 }
 
 impl Endpoint {
@@ -404,19 +406,10 @@ impl RunSyncRequest {
     }
 }
 
-/// The blocking [`crate::JobHandle`]. Cheap to clone.
-#[derive(Clone)]
-pub struct JobHandle {
-    inner: crate::JobHandle,
-    rt: Arc<RuntimeThread>,
-}
-
-impl fmt::Debug for JobHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::JobHandle")
-            .field(&self.inner)
-            .finish()
-    }
+wrapper! {
+    /// The blocking [`crate::JobHandle`]. Cheap to clone.
+    #[derive(Clone)]
+    pub struct JobHandle(crate::JobHandle);
 }
 
 impl JobHandle {
