@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
-use futures_util::StreamExt as _;
 use runpod_transport::Result;
 use runpod_types::serverless::{Batch, BatchRequest, BatchRequestsPage};
 use serde::Serialize;
@@ -259,14 +258,6 @@ impl<T: Send + 'static> Iterator for Iter<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        let mut stream = self.stream.take()?;
-        let (stream, item) = self.rt.block_on(async move {
-            let item = stream.next().await;
-            (stream, item)
-        });
-        if item.is_some() {
-            self.stream = Some(stream);
-        }
-        item
+        self.rt.next_item(&mut self.stream)
     }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::StreamExt as _;
 use runpod_transport::{Method, Result, SseEvent};
 use serde::Serialize;
 
@@ -158,14 +157,6 @@ impl Iterator for LbEvents {
     type Item = Result<SseEvent>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut stream = self.stream.take()?;
-        let (stream, item) = self.rt.block_on(async move {
-            let item = stream.next().await;
-            (stream, item)
-        });
-        if item.is_some() {
-            self.stream = Some(stream);
-        }
-        item
+        self.rt.next_item(&mut self.stream)
     }
 }

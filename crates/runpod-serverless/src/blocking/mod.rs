@@ -63,7 +63,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
-use futures_util::StreamExt as _;
 use runpod_transport::{Config, HttpClient, Result};
 use runpod_types::serverless::{HealthResponse, JobState, PurgeQueueResponse, StreamChunk};
 use serde::Serialize;
@@ -545,15 +544,6 @@ impl<T: Send + 'static> Iterator for JobStream<T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut stream = self.stream.take()?;
-        // The stream travels to the runtime thread for one item and comes back with it.
-        let (stream, item) = self.rt.block_on(async move {
-            let item = stream.next().await;
-            (stream, item)
-        });
-        if item.is_some() {
-            self.stream = Some(stream);
-        }
-        item
+        self.rt.next_item(&mut self.stream)
     }
 }

@@ -63,6 +63,26 @@ impl RuntimeThread {
         }
     }
 
+    /// The next item of a stream driven on the runtime thread: the stream travels there for one
+    /// item and comes back with it. Once it ends, `slot` stays empty and every later call
+    /// answers `None` without a trip. Every blocking iterator is this.
+    pub(crate) fn next_item<S>(&self, slot: &mut Option<S>) -> Option<S::Item>
+    where
+        S: futures_core::Stream + Unpin + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        use futures_util::StreamExt as _;
+        let mut stream = slot.take()?;
+        let (stream, item) = self.block_on(async move {
+            let item = stream.next().await;
+            (stream, item)
+        });
+        if item.is_some() {
+            *slot = Some(stream);
+        }
+        item
+    }
+
     /// Runs `fut` on the private runtime and blocks the calling thread until it is done.
     ///
     /// Works from any thread, including one that is inside a tokio runtime: nothing here
