@@ -199,7 +199,7 @@ impl Prepared {
         progress: &mut Progress,
     ) -> Result<E::Output, Error> {
         let policy = self.retry_policy();
-        let mut rng = policy.rng();
+        let mut delays = policy.delays();
         loop {
             let attempt = progress.attempts;
             let retryable = err
@@ -212,7 +212,7 @@ impl Prepared {
                     err
                 });
             }
-            let delay = policy.delay(attempt, err.retry_after(), &mut rng);
+            let delay = policy.delay(attempt, err.retry_after(), &mut delays);
             if let Some(limit) = self.operation_timeout
                 && start.elapsed() + delay >= limit
             {

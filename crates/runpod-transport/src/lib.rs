@@ -11,7 +11,8 @@
 //! # Retries
 //!
 //! Transient failures (408, 429, 5xx, connect errors, timeouts, broken connections) are
-//! retried with exponential backoff and jitter, honouring `Retry-After`. Requests that are not
+//! retried with exponential backoff and jitter ([`Backoff`]: the SDK's one backoff, which the
+//! serverless poll schedule and worker use too), honouring `Retry-After`. Requests that are not
 //! idempotent (POST and PATCH unless marked) are retried only when they provably had no effect:
 //! the connection was never made, or the server answered 429.
 //!
@@ -37,6 +38,7 @@
 
 mod api_error;
 mod api_key;
+mod backoff;
 mod client;
 mod config;
 mod error;
@@ -56,6 +58,7 @@ pub use http::{HeaderMap, Method, StatusCode};
 
 pub use api_error::{ApiError, ApiErrorItem, PathSegment};
 pub use api_key::ApiKey;
+pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use client::{Auth, HttpClient};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, KeySource,

@@ -1,4 +1,4 @@
-//! Retry policy, backoff and the classification of failures into transient and fatal.
+//! Retry policy (over the one [`Backoff`]) and the classification of failures into transient and fatal.
 //!
 //! The classification is a pair of pure functions ([`classify`], [`may_retry`]) over
 //! [`Failure`], so the table of what is retried is unit-tested without a network.
@@ -8,14 +8,15 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::Error;
+use crate::backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 
-/// How a request is retried: attempts, exponential backoff with jitter, and `Retry-After`.
+/// How a request is retried: attempts, a [`Backoff`] between them, and `Retry-After`.
 ///
 /// Attempts count the first try: `with_max_attempts(3)` means one try and at most two retries.
-/// The delay before retry *n* (1-based) is `initial_delay × multiplier^(n-1)`, capped at
-/// `max_delay`; with jitter (the default) the actual sleep is drawn uniformly from
-/// `[0, that]` ("full jitter"). When the server sends `Retry-After` (429 or 503), that delay is
-/// used instead, capped at `max_retry_after`.
+/// The delay before retry *n* (1-based) is the backoff's delay *n − 1*: `initial_delay ×
+/// multiplier^(n-1)`, capped at `max_delay`; with jitter (the default) the actual sleep is drawn
+/// uniformly from `[0, that]` ("full jitter"). When the server sends `Retry-After` (429 or 503),
+/// that delay is used instead, capped at `max_retry_after`.
 ///
 /// Default: 3 attempts, 200 ms initial delay, ×2, 5 s cap, full jitter, `Retry-After`
 /// honoured up to 60 s.
@@ -37,11 +38,7 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     max_attempts: u32,
-    initial_delay: Duration,
-    max_delay: Duration,
-    multiplier: f64,
-    jitter: bool,
-    jitter_seed: Option<u64>,
+    backoff: Backoff,
     max_retry_after: Duration,
 }
 
@@ -49,11 +46,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 3,
-            initial_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            multiplier: 2.0,
-            jitter: true,
-            jitter_seed: None,
+            backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(60),
         }
     }
@@ -80,24 +73,29 @@ impl RetryPolicy {
         self.max_attempts
     }
 
+    /// The delays between attempts.
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
     /// Delay before the first retry (before jitter).
     pub fn initial_delay(&self) -> Duration {
-        self.initial_delay
+        self.backoff.initial_delay()
     }
 
     /// Upper bound of a computed backoff delay.
     pub fn max_delay(&self) -> Duration {
-        self.max_delay
+        self.backoff.max_delay()
     }
 
     /// Growth factor between consecutive backoff delays.
     pub fn multiplier(&self) -> f64 {
-        self.multiplier
+        self.backoff.multiplier()
     }
 
     /// Whether delays are randomised.
     pub fn jitter(&self) -> bool {
-        self.jitter
+        self.backoff.jitter() != Jitter::None
     }
 
     /// Upper bound applied to a server's `Retry-After`.
@@ -106,43 +104,27 @@ impl RetryPolicy {
     }
 
     /// The backoff before retry number `retry` (1 = the first retry), before jitter.
+    #[cfg(test)]
     pub(crate) fn base_delay(&self, retry: u32) -> Duration {
-        let exponent = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = self.initial_delay.as_secs_f64() * self.multiplier.powi(exponent);
-        let cap = self.max_delay.as_secs_f64();
-        if !secs.is_finite() || secs >= cap {
-            self.max_delay
-        } else {
-            Duration::from_secs_f64(secs)
-        }
+        self.backoff.base(retry.saturating_sub(1))
     }
 
-    /// A fresh random source for one operation's jitter.
-    pub(crate) fn rng(&self) -> fastrand::Rng {
-        match self.jitter_seed {
-            Some(seed) => fastrand::Rng::with_seed(seed),
-            None => fastrand::Rng::new(),
-        }
+    /// The delays of one operation, with a fresh random source for their jitter.
+    pub(crate) fn delays(&self) -> Delays {
+        self.backoff.delays()
     }
 
-    /// The sleep before retry number `retry`: the server's `Retry-After` (capped) if given,
-    /// otherwise the (jittered) backoff.
+    /// The sleep before retry number `retry` (1 = the first retry): the server's
+    /// `Retry-After` (capped) if given, otherwise the (jittered) backoff.
     pub(crate) fn delay(
         &self,
         retry: u32,
         retry_after: Option<Duration>,
-        rng: &mut fastrand::Rng,
+        delays: &mut Delays,
     ) -> Duration {
-        if let Some(server) = retry_after {
-            return server.min(self.max_retry_after);
-        }
-        let base = self.base_delay(retry);
-        if self.jitter {
-            // Full jitter: uniform in [0, base], at nanosecond resolution.
-            let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
-            Duration::from_nanos(rng.u64(0..=nanos))
-        } else {
-            base
+        match retry_after {
+            Some(server) => server.min(self.max_retry_after),
+            None => delays.delay(retry.saturating_sub(1)),
         }
     }
 }
@@ -161,34 +143,43 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Delay before the first retry.
-    pub fn with_initial_delay(mut self, delay: Duration) -> Self {
-        self.policy.initial_delay = delay;
+    /// The whole backoff between attempts (replaces the delay, multiplier and jitter settings
+    /// made before).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.policy.backoff = backoff;
         self
+    }
+
+    fn map_backoff(mut self, f: impl FnOnce(BackoffBuilder) -> BackoffBuilder) -> Self {
+        // Checked as a whole in `build`, with the retry policy named in the error.
+        self.policy.backoff = f(self.policy.backoff.to_builder()).into_unchecked();
+        self
+    }
+
+    /// Delay before the first retry.
+    pub fn with_initial_delay(self, delay: Duration) -> Self {
+        self.map_backoff(|b| b.with_initial_delay(delay))
     }
 
     /// Upper bound of a computed backoff delay (at least the initial delay).
-    pub fn with_max_delay(mut self, delay: Duration) -> Self {
-        self.policy.max_delay = delay;
-        self
+    pub fn with_max_delay(self, delay: Duration) -> Self {
+        self.map_backoff(|b| b.with_max_delay(delay))
     }
 
     /// Growth factor between delays (finite, at least 1).
-    pub fn with_multiplier(mut self, multiplier: f64) -> Self {
-        self.policy.multiplier = multiplier;
-        self
+    pub fn with_multiplier(self, multiplier: f64) -> Self {
+        self.map_backoff(|b| b.with_multiplier(multiplier))
     }
 
     /// Randomise each delay uniformly in `[0, backoff]` (default on).
-    pub fn with_jitter(mut self, jitter: bool) -> Self {
-        self.policy.jitter = jitter;
-        self
+    pub fn with_jitter(self, jitter: bool) -> Self {
+        let jitter = if jitter { Jitter::Full } else { Jitter::None };
+        self.map_backoff(|b| b.with_jitter(jitter))
     }
 
     /// Draw jitter from a generator seeded with `seed`, so delays repeat between runs (tests).
-    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
-        self.policy.jitter_seed = Some(seed);
-        self
+    pub fn with_jitter_seed(self, seed: u64) -> Self {
+        self.map_backoff(|b| b.with_seed(seed))
     }
 
     /// Cap on a server's `Retry-After`; a longer value waits this long. `Duration::ZERO`
@@ -198,7 +189,8 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Checks the values and returns the policy; an invalid value is a config error.
+    /// Checks the values and returns the policy; an invalid value is a config error (as
+    /// [`BackoffBuilder::build`] says for the backoff's).
     pub fn build(self) -> Result<RetryPolicy, Error> {
         let p = self.policy;
         if p.max_attempts == 0 {
@@ -206,16 +198,7 @@ impl RetryPolicyBuilder {
                 "retry policy: max attempts counts the first try and must be at least 1",
             ));
         }
-        if p.initial_delay > p.max_delay {
-            return Err(Error::config(
-                "retry policy: initial delay must not exceed the max delay",
-            ));
-        }
-        if !p.multiplier.is_finite() || p.multiplier < 1.0 {
-            return Err(Error::config(
-                "retry policy: multiplier must be a finite number of at least 1",
-            ));
-        }
+        p.backoff.validate("retry policy")?;
         Ok(p)
     }
 }
@@ -426,8 +409,8 @@ mod tests {
             .with_jitter(false)
             .build()
             .unwrap();
-        let mut rng = p.rng();
-        let got: Vec<_> = (1..=5).map(|n| p.delay(n, None, &mut rng)).collect();
+        let mut delays = p.delays();
+        let got: Vec<_> = (1..=5).map(|n| p.delay(n, None, &mut delays)).collect();
         let ms = |n| Duration::from_millis(n);
         assert_eq!(got, [ms(100), ms(300), ms(900), ms(1000), ms(1000)]);
         assert_eq!(p.base_delay(u32::MAX), Duration::from_secs(1));
@@ -441,9 +424,9 @@ mod tests {
             .build()
             .unwrap();
         let run = || {
-            let mut rng = p.rng();
+            let mut delays = p.delays();
             (1..=8)
-                .map(|n| p.delay(n, None, &mut rng))
+                .map(|n| p.delay(n, None, &mut delays))
                 .collect::<Vec<_>>()
         };
         let first = run();
@@ -461,13 +444,13 @@ mod tests {
             .with_max_retry_after(Duration::from_secs(10))
             .build()
             .unwrap();
-        let mut rng = p.rng();
+        let mut delays = p.delays();
         assert_eq!(
-            p.delay(1, Some(Duration::from_secs(2)), &mut rng),
+            p.delay(1, Some(Duration::from_secs(2)), &mut delays),
             Duration::from_secs(2)
         );
         assert_eq!(
-            p.delay(1, Some(Duration::from_secs(120)), &mut rng),
+            p.delay(1, Some(Duration::from_secs(120)), &mut delays),
             Duration::from_secs(10)
         );
     }

@@ -165,7 +165,7 @@ pub(crate) fn events(
         // The deadline covers the whole stream, so each connection gets none of its own.
         prepared.operation_timeout = None;
         let policy = prepared.retry_policy().clone();
-        let mut rng = policy.rng();
+        let mut delays = policy.delays();
         let mut parser = SseParser::new();
         let mut broken_in_a_row = 0u32;
         loop {
@@ -223,7 +223,7 @@ pub(crate) fn events(
                 return;
             }
             parser.discard_partial();
-            let delay = policy.delay(broken_in_a_row, parser.reconnect_delay(), &mut rng);
+            let delay = policy.delay(broken_in_a_row, parser.reconnect_delay(), &mut delays);
             tracing::debug!(
                 path = %prepared.url.path(),
                 error = %err,
