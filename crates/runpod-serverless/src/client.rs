@@ -165,7 +165,7 @@ impl ServerlessClient {
 ///
 /// let client = ServerlessClient::builder()
 ///     .with_config(Config::builder().with_api_key("rpa_...").build()?)
-///     .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_secs(5)))
+///     .with_poll_policy(PollPolicy::builder().with_max_delay(Duration::from_secs(5)).build()?)
 ///     .with_rate_limits(RateLimits::disabled())
 ///     .build()?;
 /// # Ok(()) }

@@ -13,7 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::job::{JobHandle, settle};
 use crate::long_poll;
-use crate::poll::Backoff;
+use crate::poll::Schedule;
 use crate::rate_limit::{Permit, Route};
 
 /// The future of [`JobHandle::wait`]: holds long polls on `/status-sync` (or polls `/status`, per
@@ -30,7 +30,7 @@ pub struct WaitFuture {
 /// What a wait knows of its job between polls.
 struct Watch {
     job: JobHandle,
-    backoff: Backoff,
+    backoff: Schedule,
     last_status: Option<JobStatus>,
 }
 
@@ -54,7 +54,7 @@ impl WaitFuture {
         Self {
             span: job.span(Route::Status),
             watch: Watch {
-                backoff: Backoff::new(job.poll_policy()),
+                backoff: Schedule::new(job.poll_policy()),
                 job,
                 last_status: None,
             },

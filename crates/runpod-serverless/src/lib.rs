@@ -93,7 +93,7 @@ pub use endpoint::Endpoint;
 pub use job::JobHandle;
 pub use job_futures::{OutputFuture, WaitFuture};
 pub use long_poll::WaitStrategy;
-pub use poll::PollPolicy;
+pub use poll::{PollPolicy, PollPolicyBuilder};
 pub use rate_limit::{RateLimits, Route, RouteLimit};
 pub use run::{RunRequest, RunSyncRequest};
 #[doc(no_inline)]

@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 
 use crate::job::JobHandle;
 use crate::long_poll;
-use crate::poll::Backoff;
+use crate::poll::Schedule;
 use crate::rate_limit::Route;
 
 /// How a finished job ends its stream: nothing for COMPLETED, else its error.
@@ -21,7 +21,7 @@ fn end_of(job_id: &str, status: &JobStatus, error: Option<Value>) -> Option<Erro
 pub(crate) fn chunks(job: JobHandle) -> impl Stream<Item = Result<StreamChunk>> + Send + 'static {
     let span = job.span(Route::Stream);
     async_stream::stream! {
-        let mut backoff = Backoff::new(job.poll_policy());
+        let mut backoff = Schedule::new(job.poll_policy());
         // Set once the server reported the job's end; chunks may still be pending then.
         let mut ended: Option<(JobStatus, Option<Value>)> = None;
         loop {

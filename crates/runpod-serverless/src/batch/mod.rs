@@ -79,7 +79,7 @@ pub use self::pieces::MAX_BATCH_REQUESTS;
 use self::pieces::{Envelope, MAX_APPEND_BYTES, Pieces, request_bytes};
 pub use self::run::{BatchOutput, BatchRun, MAX_ACTIVE_BATCHES};
 use crate::endpoint::{Endpoint, EndpointShared};
-use crate::poll::{Backoff, PollPolicy};
+use crate::poll::{PollPolicy, Schedule};
 use crate::rate_limit::Route;
 
 /// Requests read per page of child results.
@@ -524,7 +524,7 @@ impl BatchHandle {
     pub fn progress(&self) -> impl Stream<Item = Result<Batch>> + Send + 'static {
         let handle = self.clone();
         async_stream::stream! {
-            let mut backoff = Backoff::new(&handle.poll);
+            let mut backoff = Schedule::new(&handle.poll);
             let mut last: Option<(Option<BatchStatus>, [Option<i64>; 5])> = None;
             loop {
                 let delay = match handle.summary().await {

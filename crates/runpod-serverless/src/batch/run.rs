@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{BatchHandle, Batches, MAX_BATCH_REQUESTS};
-use crate::poll::Backoff;
+use crate::poll::Schedule;
 
 /// Batches [`Batches::run`] keeps submitted and unfinished at once: Runpod's limit of active
 /// batches per endpoint.
@@ -126,7 +126,7 @@ where
         let mut inputs = inputs.peekable();
         let mut next_index = 0;
         let mut active: Vec<Active> = Vec::new();
-        let mut backoff = Backoff::new(batches.endpoint.poll_policy());
+        let mut backoff = Schedule::new(batches.endpoint.poll_policy());
         loop {
             while active.len() < MAX_ACTIVE_BATCHES && inputs.peek().is_some() {
                 let chunk = inputs.by_ref().take(MAX_BATCH_REQUESTS);

@@ -304,7 +304,7 @@ impl WorkerBuilder {
         let sink = Arc::new(HttpSink {
             client: client.clone(),
             urls: urls.clone(),
-            retry: self.post_retry,
+            retry: self.post_retry.clone(),
         });
         let shared = self.shared(sink, &env);
         tracing::info!(

@@ -7,10 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use runpod_transport::{HttpClient, Method, Report, RetryPolicy};
+use runpod_transport::{Backoff, HttpClient, Method, Report, RetryPolicy};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::urls::WorkerUrls;
 
 /// What a post carries.
@@ -48,7 +47,7 @@ pub(crate) trait Sink: Send + Sync + 'static {
 }
 
 /// Retry settings for result posts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct PostRetry {
     /// Overall time allowed to deliver a final result or a chunk.
     pub(crate) result_deadline: Duration,
@@ -66,10 +65,7 @@ impl Default for PostRetry {
         Self {
             result_deadline: Duration::from_secs(600),
             progress_deadline: Duration::from_secs(30),
-            backoff: Backoff {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(30),
-            },
+            backoff: super::backoff::doubling(Duration::from_millis(500)),
             attempt_timeout: Duration::from_secs(60),
             max_retry_after: Duration::from_secs(60),
         }
@@ -120,6 +116,7 @@ impl HttpSink {
         };
         let started = Instant::now();
         let mut retries = 0u32;
+        let mut delays = self.retry.backoff.delays();
         loop {
             let remaining = deadline.saturating_sub(started.elapsed());
             let attempt_timeout = self
@@ -164,7 +161,7 @@ impl HttpSink {
             }
             let delay = match err.retry_after() {
                 Some(d) if err.is_rate_limited() => d.min(self.retry.max_retry_after),
-                _ => self.retry.backoff.delay(retries),
+                _ => delays.delay(retries),
             };
             if started.elapsed() + delay >= deadline {
                 tracing::error!(

@@ -8,7 +8,7 @@ use runpod_types::serverless::StopSignals;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{Backoff, rate_limit_pause};
+use super::backoff::{doubling, rate_limit_pause};
 use super::job::StopReason;
 use super::sink::long_poll;
 use super::supervise::Shared;
@@ -22,10 +22,8 @@ pub(crate) struct StopLoop {
 
 /// Minimum spacing of job-stop polls that return nothing (a server that does not hold).
 const EMPTY_POLL_FLOOR: Duration = Duration::from_secs(1);
-const ERROR_BACKOFF: Backoff = Backoff {
-    initial: Duration::from_secs(1),
-    max: Duration::from_secs(30),
-};
+/// The first delay of the error backoff (doubling to 30 s).
+const FIRST_ERROR_DELAY: Duration = Duration::from_secs(1);
 
 impl StopLoop {
     /// Runs until `done` is cancelled (after the last job has been reported).
@@ -35,6 +33,7 @@ impl StopLoop {
     /// settled the job, and a late result for it would be discarded or rejected.
     pub(crate) async fn run(self, shared: Arc<Shared>, done: CancellationToken) {
         let mut errors = 0u32;
+        let mut error_delays = doubling(FIRST_ERROR_DELAY).delays();
         loop {
             let started = Instant::now();
             let request = long_poll(&self.client, &self.url, self.attempt_timeout);
@@ -82,7 +81,7 @@ impl StopLoop {
                 Err(e) if e.is_timeout() => Duration::ZERO,
                 Err(e) if let Some(pause) = rate_limit_pause(&e) => pause,
                 Err(e) => {
-                    let d = ERROR_BACKOFF.delay(errors);
+                    let d = error_delays.delay(errors);
                     errors = errors.saturating_add(1);
                     tracing::warn!(error = %Report(&e), "job-stop poll failed; retrying in {d:?}");
                     d

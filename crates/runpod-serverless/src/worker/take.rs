@@ -8,7 +8,7 @@ use runpod_types::serverless::WorkerJob;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::backoff::{Backoff, rate_limit_pause};
+use super::backoff::{doubling, rate_limit_pause};
 use super::report::Failure;
 use super::sink::long_poll;
 use super::supervise::Shared;
@@ -48,15 +48,14 @@ const EMPTY_POLL_FLOOR: Duration = Duration::from_millis(200);
 const NO_JOB_400_PAUSE: Duration = Duration::from_secs(1);
 /// How often a concurrency modifier is consulted while all slots are busy.
 const MODIFIER_RECHECK: Duration = Duration::from_secs(1);
-const ERROR_BACKOFF: Backoff = Backoff {
-    initial: Duration::from_millis(500),
-    max: Duration::from_secs(30),
-};
+/// The first delay of the error backoff (doubling to 30 s).
+const FIRST_ERROR_DELAY: Duration = Duration::from_millis(500);
 
 impl TakeLoop {
     pub(crate) async fn run(mut self, shared: Arc<Shared>) {
         let stop = shared.stop_taking.clone();
         let mut errors = 0u32;
+        let mut error_delays = doubling(FIRST_ERROR_DELAY).delays();
         loop {
             if stop.is_cancelled() {
                 break;
@@ -115,7 +114,7 @@ impl TakeLoop {
                     d
                 }
                 Err(e) => {
-                    let d = ERROR_BACKOFF.delay(errors);
+                    let d = error_delays.delay(errors);
                     errors = errors.saturating_add(1);
                     tracing::warn!(error = %Report(&e), consecutive_errors = errors, "job-take failed; retrying in {d:?}");
                     d

@@ -30,7 +30,12 @@ async fn local(
         .unwrap();
     let client = ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_millis(50)))
+        .with_poll_policy(
+            PollPolicy::builder()
+                .with_max_delay(Duration::from_millis(50))
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     (server, client.endpoint("batch-ep"))
@@ -368,7 +373,12 @@ fn the_blocking_namespace_runs_a_batch_without_async() {
         .unwrap();
     let endpoint = runpod_serverless::blocking::ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_millis(50)))
+        .with_poll_policy(
+            PollPolicy::builder()
+                .with_max_delay(Duration::from_millis(50))
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap()
         .endpoint("blocking-ep");

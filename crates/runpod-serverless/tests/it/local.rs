@@ -29,7 +29,12 @@ fn client_for(server: &runpod_local::RunningServer) -> ServerlessClient {
         .unwrap();
     ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(PollPolicy::default().with_max_delay(Duration::from_millis(100)))
+        .with_poll_policy(
+            PollPolicy::builder()
+                .with_max_delay(Duration::from_millis(100))
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap()
 }

@@ -18,9 +18,11 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Polls quickly so that waits add little latency to a test (the default backs off to 2 s).
 pub(crate) fn fast_poll() -> PollPolicy {
-    PollPolicy::default()
+    PollPolicy::builder()
         .with_initial_delay(Duration::from_millis(10))
         .with_max_delay(Duration::from_millis(200))
+        .build()
+        .unwrap()
 }
 
 /// Our client for the queue API at `base_url` (`http://HOST:PORT/v2`), sending `key`.
