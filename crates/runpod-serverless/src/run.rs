@@ -183,46 +183,48 @@ pub(crate) fn submission(hold: Option<Duration>, timeout: Option<Duration>) -> S
     ))
 }
 
-/// The setters shared by the `/run` and `/runsync` builders (async and blocking). The builder
-/// types are `#[must_use]`, so the setters need no attribute of their own.
+/// The setters shared by the `/run` and `/runsync` builders, async and blocking: `$opts` is the
+/// path from `self` to the [`JobOptions`] (`opts`, or `inner.opts` in a blocking builder, which
+/// holds the async one). The builder types are `#[must_use]`, so the setters need no attribute
+/// of their own.
 macro_rules! job_option_setters {
-    () => {
+    ($($opts:ident).+) => {
         /// URL that Runpod POSTs the job's result to when it ends.
         pub fn webhook(mut self, url: impl Into<String>) -> Self {
-            self.opts.webhook = Some(url.into());
+            self.$($opts).+.webhook = Some(url.into());
             self
         }
 
         /// The whole execution policy (replaces earlier `execution_timeout`, `ttl` and
         /// `low_priority` calls). Checked against the documented ranges when sent.
         pub fn policy(mut self, policy: $crate::ExecutionPolicy) -> Self {
-            self.opts.policy = Some(policy);
+            self.$($opts).+.policy = Some(policy);
             self
         }
 
         /// How long the job may run, 5 s to 7 days (default: the endpoint's setting). Out of
         /// range → `is_invalid_input()` when sent, before any request.
         pub fn execution_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.opts.set_execution_timeout(timeout);
+            self.$($opts).+.set_execution_timeout(timeout);
             self
         }
 
         /// How long the job lives from submission, 10 s to 7 days (default 24 h); after that its
         /// status answers 404. Out of range → `is_invalid_input()` when sent.
         pub fn ttl(mut self, ttl: ::std::time::Duration) -> Self {
-            self.opts.set_ttl(ttl);
+            self.$($opts).+.set_ttl(ttl);
             self
         }
 
         /// When true the job does not make the endpoint scale up workers.
         pub fn low_priority(mut self, yes: bool) -> Self {
-            self.opts.set_low_priority(yes);
+            self.$($opts).+.set_low_priority(yes);
             self
         }
 
         /// Bucket credentials handed to the worker (never returned in output).
         pub fn s3_config(mut self, config: $crate::S3Config) -> Self {
-            self.opts.s3_config = Some(config);
+            self.$($opts).+.s3_config = Some(config);
             self
         }
     };
@@ -235,7 +237,7 @@ pub(crate) use job_option_setters;
 pub struct RunRequest {
     endpoint: Endpoint,
     input: EncodedInput,
-    opts: JobOptions,
+    pub(crate) opts: JobOptions,
 }
 
 impl fmt::Debug for RunRequest {
@@ -249,18 +251,14 @@ impl fmt::Debug for RunRequest {
 
 impl RunRequest {
     pub(crate) fn new<I: Serialize>(endpoint: Endpoint, input: I) -> Self {
-        Self::from_parts(endpoint, serialize_input(input), JobOptions::default())
-    }
-
-    pub(crate) fn from_parts(endpoint: Endpoint, input: EncodedInput, opts: JobOptions) -> Self {
         Self {
             endpoint,
-            input,
-            opts,
+            input: serialize_input(input),
+            opts: JobOptions::default(),
         }
     }
 
-    job_option_setters!();
+    job_option_setters!(opts);
 
     /// Queues the job.
     ///
@@ -321,7 +319,7 @@ impl IntoFuture for RunRequest {
 pub struct RunSyncRequest {
     endpoint: Endpoint,
     input: EncodedInput,
-    opts: JobOptions,
+    pub(crate) opts: JobOptions,
     hold: Option<Duration>,
     timeout: Option<Duration>,
 }
@@ -339,32 +337,16 @@ impl fmt::Debug for RunSyncRequest {
 
 impl RunSyncRequest {
     pub(crate) fn new<I: Serialize>(endpoint: Endpoint, input: I) -> Self {
-        Self::from_parts(
-            endpoint,
-            serialize_input(input),
-            JobOptions::default(),
-            None,
-            None,
-        )
-    }
-
-    pub(crate) fn from_parts(
-        endpoint: Endpoint,
-        input: EncodedInput,
-        opts: JobOptions,
-        hold: Option<Duration>,
-        timeout: Option<Duration>,
-    ) -> Self {
         Self {
             endpoint,
-            input,
-            opts,
-            hold,
-            timeout,
+            input: serialize_input(input),
+            opts: JobOptions::default(),
+            hold: None,
+            timeout: None,
         }
     }
 
-    job_option_setters!();
+    job_option_setters!(opts);
 
     /// How long the server holds the request before answering with the job still running
     /// (`?wait=`), clamped to 1 s–300 s; default 90 s.

@@ -1,18 +1,15 @@
 //! The blocking Batch Jobs namespace: [`crate::batch`] without `async`.
 
-use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_core::Stream;
 use runpod_transport::Result;
 use runpod_types::serverless::{Batch, BatchRequest, BatchRequestsPage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Endpoint;
-use super::runtime::RuntimeThread;
+use super::iter::Iter;
 use crate::batch::BatchOutput;
 
 impl Endpoint {
@@ -127,14 +124,6 @@ impl BatchHandle {
         &self.inner
     }
 
-    fn call<T, F>(&self, f: impl FnOnce(crate::BatchHandle) -> F) -> T
-    where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.rt.block_on(f(self.inner.clone()))
-    }
-
     /// See [`crate::BatchHandle::append`].
     ///
     /// # Errors
@@ -147,7 +136,8 @@ impl BatchHandle {
             .map_err(|e| {
                 runpod_transport::Error::invalid_input(format!("cannot encode an input: {e}"))
             })?;
-        self.call(|h| async move { h.append(values).await })
+        self.rt
+            .call(&self.inner, |h| async move { h.append(values).await })
     }
 
     /// See [`crate::BatchHandle::rename`].
@@ -156,7 +146,8 @@ impl BatchHandle {
     /// As the async method.
     pub fn rename(&self, name: &str) -> Result<Batch> {
         let name = name.to_owned();
-        self.call(|h| async move { h.rename(&name).await })
+        self.rt
+            .call(&self.inner, |h| async move { h.rename(&name).await })
     }
 
     /// See [`crate::BatchHandle::remove_request`].
@@ -165,7 +156,8 @@ impl BatchHandle {
     /// As the async method.
     pub fn remove_request(&self, request_id: &str) -> Result<Batch> {
         let id = request_id.to_owned();
-        self.call(|h| async move { h.remove_request(&id).await })
+        self.rt
+            .call(&self.inner, |h| async move { h.remove_request(&id).await })
     }
 
     /// See [`crate::BatchHandle::finalize`].
@@ -173,7 +165,8 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn finalize(&self) -> Result<Batch> {
-        self.call(|h| async move { h.finalize().await })
+        self.rt
+            .call(&self.inner, |h| async move { h.finalize().await })
     }
 
     /// See [`crate::BatchHandle::cancel`].
@@ -181,7 +174,8 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn cancel(&self) -> Result<Batch> {
-        self.call(|h| async move { h.cancel().await })
+        self.rt
+            .call(&self.inner, |h| async move { h.cancel().await })
     }
 
     /// See [`crate::BatchHandle::summary`].
@@ -189,7 +183,8 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn summary(&self) -> Result<Batch> {
-        self.call(|h| async move { h.summary().await })
+        self.rt
+            .call(&self.inner, |h| async move { h.summary().await })
     }
 
     /// See [`crate::BatchHandle::requests_page`].
@@ -197,7 +192,9 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn requests_page(&self, offset: usize, limit: usize) -> Result<BatchRequestsPage> {
-        self.call(move |h| async move { h.requests_page(offset, limit).await })
+        self.rt.call(&self.inner, move |h| async move {
+            h.requests_page(offset, limit).await
+        })
     }
 
     /// See [`crate::BatchHandle::requests`]: every child request with its position.
@@ -210,7 +207,7 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn wait(&self) -> Result<Batch> {
-        self.call(|h| async move { h.wait().await })
+        self.rt.call(&self.inner, |h| async move { h.wait().await })
     }
 
     /// See [`crate::BatchHandle::wait_with_timeout`].
@@ -218,7 +215,9 @@ impl BatchHandle {
     /// # Errors
     /// As the async method.
     pub fn wait_with_timeout(&self, timeout: Duration) -> Result<Batch> {
-        self.call(move |h| async move { h.wait_with_timeout(timeout).await })
+        self.rt.call(&self.inner, move |h| async move {
+            h.wait_with_timeout(timeout).await
+        })
     }
 
     /// See [`crate::BatchHandle::progress`].
@@ -227,37 +226,6 @@ impl BatchHandle {
     }
 }
 
-type Boxed<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
-
-/// A stream of the async API as an iterator: each `next` runs the stream on the runtime thread
-/// until it yields.
-pub struct Iter<T> {
-    rt: Arc<RuntimeThread>,
-    /// `None` once the stream ended.
-    stream: Option<Boxed<T>>,
-}
-
-impl<T> fmt::Debug for Iter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::batch::Iter")
-            .field("ended", &self.stream.is_none())
-            .finish()
-    }
-}
-
-impl<T: Send + 'static> Iter<T> {
-    fn new(rt: &Arc<RuntimeThread>, stream: impl Stream<Item = T> + Send + 'static) -> Self {
-        Self {
-            rt: Arc::clone(rt),
-            stream: Some(Box::pin(stream)),
-        }
-    }
-}
-
-impl<T: Send + 'static> Iterator for Iter<T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        self.rt.next_item(&mut self.stream)
-    }
-}
+/// The batch streams of the blocking API ([`Batches::run`], [`BatchHandle::requests`],
+/// [`BatchHandle::progress`]): an [`Iter`] like every blocking stream.
+pub type BatchIter<T> = Iter<T>;

@@ -1,16 +1,13 @@
 //! The blocking face of [`crate::lb`]: the same requests, sent from the runtime thread.
 
-use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream;
 use runpod_transport::{Method, Result, SseEvent};
 use serde::Serialize;
 
-use super::runtime::RuntimeThread;
+use super::iter::Iter;
 use crate::lb::{Affinity, ColdStart, LbResponse};
 
 wrapper! {
@@ -126,37 +123,10 @@ impl LbRequest {
     /// # Errors
     /// As [`crate::lb::LbRequest::events`].
     pub fn events(self) -> Result<LbEvents> {
-        let inner = self.inner;
-        let stream = self
-            .rt
-            .block_on(async move { inner.events().await.map(|s| Box::pin(s) as EventStream) })?;
-        Ok(LbEvents {
-            rt: self.rt,
-            stream: Some(stream),
-        })
+        let stream = self.rt.block_on(self.inner.events())?;
+        Ok(Iter::new(&self.rt, stream))
     }
 }
-
-type EventStream = Pin<Box<dyn Stream<Item = Result<SseEvent>> + Send + 'static>>;
 
 /// Server-sent events of an answer, as an iterator; made by [`LbRequest::events`].
-pub struct LbEvents {
-    rt: Arc<RuntimeThread>,
-    stream: Option<EventStream>,
-}
-
-impl fmt::Debug for LbEvents {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::LbEvents")
-            .field("ended", &self.stream.is_none())
-            .finish()
-    }
-}
-
-impl Iterator for LbEvents {
-    type Item = Result<SseEvent>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.rt.next_item(&mut self.stream)
-    }
-}
+pub type LbEvents = Iter<Result<SseEvent>>;

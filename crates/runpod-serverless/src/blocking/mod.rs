@@ -51,28 +51,26 @@ macro_rules! wrapper {
 }
 
 mod batch;
+mod iter;
 mod lb;
 mod runtime;
 
 pub use lb::{LbEvents, LbRequest, LoadBalancer};
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_core::Stream;
 use runpod_transport::{Config, HttpClient, Result};
 use runpod_types::serverless::{HealthResponse, JobState, PurgeQueueResponse, StreamChunk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use self::batch::{BatchHandle, Batches, Iter as BatchIter};
+pub use self::batch::{BatchHandle, BatchIter, Batches};
+pub use self::iter::Iter;
 use self::runtime::RuntimeThread;
 use crate::poll::PollPolicy;
 use crate::rate_limit::RateLimits;
-use crate::run::{EncodedInput, JobOptions, job_option_setters, serialize_input};
+use crate::run::job_option_setters;
 
 wrapper! {
     /// The blocking [`crate::ServerlessClient`]. Cheap to clone.
@@ -233,9 +231,8 @@ impl Endpoint {
     /// Prepares `POST /run`; see [`crate::Endpoint::run`]. Finish with `.send()`.
     pub fn run<I: Serialize>(&self, input: I) -> RunRequest {
         RunRequest {
-            endpoint: self.clone(),
-            input: serialize_input(input),
-            opts: JobOptions::default(),
+            inner: self.inner.run(input),
+            rt: Arc::clone(&self.rt),
         }
     }
 
@@ -243,11 +240,8 @@ impl Endpoint {
     /// `.send()`.
     pub fn run_sync<I: Serialize>(&self, input: I) -> RunSyncRequest {
         RunSyncRequest {
-            endpoint: self.clone(),
-            input: serialize_input(input),
-            opts: JobOptions::default(),
-            hold: None,
-            timeout: None,
+            inner: self.inner.run_sync(input),
+            rt: Arc::clone(&self.rt),
         }
     }
 
@@ -279,73 +273,49 @@ impl Endpoint {
     }
 }
 
-/// The blocking `POST /run` builder, made by [`Endpoint::run`].
-#[must_use = "a request does nothing until it is sent"]
-pub struct RunRequest {
-    endpoint: Endpoint,
-    input: EncodedInput,
-    opts: JobOptions,
-}
-
-impl fmt::Debug for RunRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::RunRequest")
-            .field("endpoint", &self.endpoint.id())
-            .field("opts", &self.opts)
-            .finish()
-    }
+wrapper! {
+    /// The blocking `POST /run` builder, made by [`Endpoint::run`]: the async
+    /// [`crate::RunRequest`], sent from the runtime thread.
+    #[must_use = "a request does nothing until it is sent"]
+    pub struct RunRequest(crate::RunRequest);
 }
 
 impl RunRequest {
-    job_option_setters!();
+    job_option_setters!(inner.opts);
 
     /// Queues the job; see [`crate::RunRequest::send`].
     ///
     /// # Errors
     /// As the async `send`.
     pub fn send(self) -> Result<JobHandle> {
-        let Self {
-            endpoint,
-            input,
-            opts,
-        } = self;
-        let request = crate::RunRequest::from_parts(endpoint.inner.clone(), input, opts);
-        let handle = endpoint.rt.block_on(request.send())?;
+        let handle = self.rt.block_on(self.inner.send())?;
         Ok(JobHandle {
             inner: handle,
-            rt: endpoint.rt,
+            rt: self.rt,
         })
     }
 }
 
-/// The blocking `POST /runsync` builder, made by [`Endpoint::run_sync`].
-#[must_use = "a request does nothing until it is sent"]
-pub struct RunSyncRequest {
-    endpoint: Endpoint,
-    input: EncodedInput,
-    opts: JobOptions,
-    hold: Option<Duration>,
-    timeout: Option<Duration>,
-}
-
-impl fmt::Debug for RunSyncRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::RunSyncRequest")
-            .field("endpoint", &self.endpoint.id())
-            .field("opts", &self.opts)
-            .field("hold", &self.hold)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
+wrapper! {
+    /// The blocking `POST /runsync` builder, made by [`Endpoint::run_sync`]: the async
+    /// [`crate::RunSyncRequest`], sent from the runtime thread.
+    #[must_use = "a request does nothing until it is sent"]
+    pub struct RunSyncRequest(crate::RunSyncRequest);
 }
 
 impl RunSyncRequest {
-    job_option_setters!();
+    job_option_setters!(inner.opts);
+
+    fn map(self, f: impl FnOnce(crate::RunSyncRequest) -> crate::RunSyncRequest) -> Self {
+        Self {
+            inner: f(self.inner),
+            rt: self.rt,
+        }
+    }
 
     /// How long the server holds the request; see [`crate::RunSyncRequest::hold`].
-    pub fn hold(mut self, hold: Duration) -> Self {
-        self.hold = Some(hold);
-        self
+    pub fn hold(self, hold: Duration) -> Self {
+        self.map(|r| r.hold(hold))
     }
 
     /// The old name of [`hold`](Self::hold).
@@ -358,9 +328,8 @@ impl RunSyncRequest {
     }
 
     /// How long the caller waits in all; see [`crate::RunSyncRequest::timeout`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.map(|r| r.timeout(timeout))
     }
 
     /// The old name of [`timeout`](Self::timeout).
@@ -372,27 +341,12 @@ impl RunSyncRequest {
         self.timeout(timeout)
     }
 
-    fn into_async(self) -> (crate::RunSyncRequest, Arc<RuntimeThread>) {
-        let Self {
-            endpoint,
-            input,
-            opts,
-            hold,
-            timeout,
-        } = self;
-        (
-            crate::RunSyncRequest::from_parts(endpoint.inner, input, opts, hold, timeout),
-            endpoint.rt,
-        )
-    }
-
     /// Runs the job and returns it finished; see [`crate::RunSyncRequest::send`].
     ///
     /// # Errors
     /// As the async `send`.
     pub fn send(self) -> Result<JobState> {
-        let (request, rt) = self.into_async();
-        rt.block_on(request.send())
+        self.rt.block_on(self.inner.send())
     }
 
     /// Runs the job and decodes its output; see [`crate::RunSyncRequest::output`].
@@ -400,8 +354,7 @@ impl RunSyncRequest {
     /// # Errors
     /// As the async `output`.
     pub fn output<T: DeserializeOwned + Send + 'static>(self) -> Result<T> {
-        let (request, rt) = self.into_async();
-        rt.block_on(request.output::<T>())
+        self.rt.block_on(self.inner.output::<T>())
     }
 }
 
@@ -436,20 +389,13 @@ impl JobHandle {
         &self.inner
     }
 
-    fn call<T, F>(&self, f: impl FnOnce(crate::JobHandle) -> F) -> T
-    where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.rt.block_on(f(self.inner.clone()))
-    }
-
     /// The job as it is now; see [`crate::JobHandle::status`].
     ///
     /// # Errors
     /// As the async `status`.
     pub fn status(&self) -> Result<JobState> {
-        self.call(|job| async move { job.status().await })
+        self.rt
+            .call(&self.inner, |job| async move { job.status().await })
     }
 
     /// Cancels the job; see [`crate::JobHandle::cancel`].
@@ -457,7 +403,8 @@ impl JobHandle {
     /// # Errors
     /// As the async `cancel`.
     pub fn cancel(&self) -> Result<JobState> {
-        self.call(|job| async move { job.cancel().await })
+        self.rt
+            .call(&self.inner, |job| async move { job.cancel().await })
     }
 
     /// Queues a failed job again; see [`crate::JobHandle::retry`].
@@ -465,7 +412,8 @@ impl JobHandle {
     /// # Errors
     /// As the async `retry`.
     pub fn retry(&self) -> Result<JobState> {
-        self.call(|job| async move { job.retry().await })
+        self.rt
+            .call(&self.inner, |job| async move { job.retry().await })
     }
 
     /// Waits until the job ends; see [`crate::JobHandle::wait`].
@@ -473,7 +421,8 @@ impl JobHandle {
     /// # Errors
     /// As the async `wait`.
     pub fn wait(&self) -> Result<JobState> {
-        self.call(|job| async move { job.wait().await })
+        self.rt
+            .call(&self.inner, |job| async move { job.wait().await })
     }
 
     /// Waits at most `timeout`; see [`crate::JobHandle::wait_with_timeout`].
@@ -481,7 +430,9 @@ impl JobHandle {
     /// # Errors
     /// As the async `wait_with_timeout`.
     pub fn wait_with_timeout(&self, timeout: Duration) -> Result<JobState> {
-        self.call(move |job| async move { job.wait_with_timeout(timeout).await })
+        self.rt.call(&self.inner, move |job| async move {
+            job.wait_with_timeout(timeout).await
+        })
     }
 
     /// Waits and decodes the output; see [`crate::JobHandle::output`].
@@ -489,7 +440,8 @@ impl JobHandle {
     /// # Errors
     /// As the async `output`.
     pub fn output<T: DeserializeOwned + Send + 'static>(&self) -> Result<T> {
-        self.call(|job| async move { job.output::<T>().await })
+        self.rt
+            .call(&self.inner, |job| async move { job.output::<T>().await })
     }
 
     /// Waits at most `timeout` and decodes the output.
@@ -500,50 +452,24 @@ impl JobHandle {
         &self,
         timeout: Duration,
     ) -> Result<T> {
-        self.call(move |job| async move { job.output_with_timeout::<T>(timeout).await })
+        self.rt.call(&self.inner, move |job| async move {
+            job.output_with_timeout::<T>(timeout).await
+        })
     }
 
     /// The streamed output as an iterator of `T`; see [`crate::JobHandle::stream`] for how it
     /// ends. Each `next()` polls until a chunk or the end arrives; dropping the iterator stops
     /// polling.
     pub fn stream<T: DeserializeOwned + Send + 'static>(&self) -> JobStream<T> {
-        JobStream {
-            rt: Arc::clone(&self.rt),
-            stream: Some(Box::pin(self.inner.stream::<T>())),
-        }
+        Iter::new(&self.rt, self.inner.stream::<T>())
     }
 
     /// The streamed chunks as Runpod sends them; see [`crate::JobHandle::chunks`].
     pub fn chunks(&self) -> JobStream<StreamChunk> {
-        JobStream {
-            rt: Arc::clone(&self.rt),
-            stream: Some(Box::pin(self.inner.chunks())),
-        }
+        Iter::new(&self.rt, self.inner.chunks())
     }
 }
-
-type ItemStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send + 'static>>;
 
 /// The streamed output of a job, as an iterator; made by [`JobHandle::stream`] (items decoded
 /// into `T`) or [`JobHandle::chunks`] (whole chunks).
-pub struct JobStream<T = StreamChunk> {
-    rt: Arc<RuntimeThread>,
-    /// `None` once the stream ended.
-    stream: Option<ItemStream<T>>,
-}
-
-impl<T> fmt::Debug for JobStream<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::JobStream")
-            .field("ended", &self.stream.is_none())
-            .finish()
-    }
-}
-
-impl<T: Send + 'static> Iterator for JobStream<T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.rt.next_item(&mut self.stream)
-    }
-}
+pub type JobStream<T = StreamChunk> = Iter<Result<T>>;

@@ -83,6 +83,17 @@ impl RuntimeThread {
         item
     }
 
+    /// Runs `f` on a clone of the async value `on` (a handle) and blocks until it is done: the
+    /// body of every blocking handle method.
+    pub(crate) fn call<S, T, F>(&self, on: &S, f: impl FnOnce(S) -> F) -> T
+    where
+        S: Clone,
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.block_on(f(on.clone()))
+    }
+
     /// Runs `fut` on the private runtime and blocks the calling thread until it is done.
     ///
     /// Works from any thread, including one that is inside a tokio runtime: nothing here
