@@ -351,25 +351,32 @@ mod tests {
         assert_eq!(w.grants.lock().unwrap().len(), 1);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn acquire_sleeps_on_the_paused_clock() {
-        let limits =
-            RateLimits::disabled().with_limit(Route::Status, Some(RouteLimit::new(2, secs(10))));
-        let limiter = Arc::new(EndpointLimiter::new(&limits));
+    /// When each of `n` concurrent `/status` waiters was let through, from now, sorted.
+    async fn status_grant_times(limiter: &Arc<EndpointLimiter>, n: usize) -> Vec<Duration> {
         let t0 = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..5 {
-            let limiter = Arc::clone(&limiter);
-            tasks.push(tokio::spawn(async move {
-                let _p = limiter.acquire(Route::Status).await;
-                Instant::now() - t0
-            }));
-        }
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let limiter = Arc::clone(limiter);
+                tokio::spawn(async move {
+                    let _p = limiter.acquire(Route::Status).await;
+                    Instant::now() - t0
+                })
+            })
+            .collect();
         let mut when = Vec::new();
         for t in tasks {
             when.push(t.await.unwrap());
         }
         when.sort();
+        when
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_sleeps_on_the_paused_clock() {
+        let limits =
+            RateLimits::disabled().with_limit(Route::Status, Some(RouteLimit::new(2, secs(10))));
+        let limiter = Arc::new(EndpointLimiter::new(&limits));
+        let when = status_grant_times(&limiter, 5).await;
         let window = secs(10) + transit_margin(secs(10));
         assert_eq!(when, [secs(0), secs(0), window, window, window * 2]);
         // Unlimited routes never wait.
@@ -437,20 +444,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn thousands_of_waiters_stay_within_the_documented_status_limit() {
         let limiter = Arc::new(EndpointLimiter::new(&RateLimits::runpod()));
-        let t0 = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..5000 {
-            let limiter = Arc::clone(&limiter);
-            tasks.push(tokio::spawn(async move {
-                let _p = limiter.acquire(Route::Status).await;
-                Instant::now() - t0
-            }));
-        }
-        let mut when = Vec::new();
-        for t in tasks {
-            when.push(t.await.unwrap());
-        }
-        when.sort();
+        let when = status_grant_times(&limiter, 5000).await;
         // Count the grants in every 10 s window starting at a grant.
         let max_in_window = when
             .iter()
