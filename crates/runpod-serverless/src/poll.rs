@@ -87,8 +87,7 @@ impl PollPolicy {
     /// and the cap raised to it.
     #[deprecated(
         since = "0.1.0",
-        note = "use `PollPolicy::builder().with_initial_delay(..).build()`, which refuses \
-                out-of-range values instead of correcting them"
+        note = "use `PollPolicy::builder()`, which refuses, not corrects"
     )]
     #[must_use]
     pub fn with_initial_delay(self, delay: Duration) -> Self {
@@ -101,8 +100,7 @@ impl PollPolicy {
     /// first delay.
     #[deprecated(
         since = "0.1.0",
-        note = "use `PollPolicy::builder().with_max_delay(..).build()`, which refuses \
-                out-of-range values instead of correcting them"
+        note = "use `PollPolicy::builder()`, which refuses, not corrects"
     )]
     #[must_use]
     pub fn with_max_delay(self, delay: Duration) -> Self {
@@ -114,8 +112,7 @@ impl PollPolicy {
     /// of at least 1 becomes 1.
     #[deprecated(
         since = "0.1.0",
-        note = "use `PollPolicy::builder().with_multiplier(..).build()`, which refuses \
-                out-of-range values instead of correcting them"
+        note = "use `PollPolicy::builder()`, which refuses, not corrects"
     )]
     #[must_use]
     pub fn with_multiplier(self, multiplier: f64) -> Self {

@@ -14,6 +14,14 @@ use crate::support::{self, EP, path};
 
 const KEY: &str = "local-key";
 
+/// Polls that back off to 50 ms at most, so that batch waits end soon after the batch.
+fn quick_polls() -> PollPolicy {
+    PollPolicy::builder()
+        .with_max_delay(Duration::from_millis(50))
+        .build()
+        .unwrap()
+}
+
 async fn local(
     builder: runpod_local::ServerBuilder,
 ) -> (runpod_local::RunningServer, runpod_serverless::Endpoint) {
@@ -30,12 +38,7 @@ async fn local(
         .unwrap();
     let client = ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(
-            PollPolicy::builder()
-                .with_max_delay(Duration::from_millis(50))
-                .build()
-                .unwrap(),
-        )
+        .with_poll_policy(quick_polls())
         .build()
         .unwrap();
     (server, client.endpoint("batch-ep"))
@@ -373,12 +376,7 @@ fn the_blocking_namespace_runs_a_batch_without_async() {
         .unwrap();
     let endpoint = runpod_serverless::blocking::ServerlessClient::builder()
         .with_config(config)
-        .with_poll_policy(
-            PollPolicy::builder()
-                .with_max_delay(Duration::from_millis(50))
-                .build()
-                .unwrap(),
-        )
+        .with_poll_policy(quick_polls())
         .build()
         .unwrap()
         .endpoint("blocking-ep");
