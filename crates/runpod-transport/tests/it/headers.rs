@@ -1,7 +1,7 @@
 //! What goes on the wire: auth header forms, user agent, query strings, bodies.
 
 use httpmock::Method::{GET, POST};
-use httpmock::MockServer;
+use httpmock::{Mock, MockServer};
 use runpod_transport::{ApiKey, Auth, Config, Method};
 
 use crate::support::{KEY, client_with, config};
@@ -53,9 +53,8 @@ async fn user_agent_suffix() {
     mock.assert_calls_async(1).await;
 }
 
-#[tokio::test]
-async fn raw_and_no_auth() {
-    let server = MockServer::start_async().await;
+/// `/raw` answers only the raw key `worker-key`; `/none` only a request without the header.
+async fn raw_and_keyless_routes(server: &MockServer) -> (Mock<'_>, Mock<'_>) {
     let raw = server
         .mock_async(|when, then| {
             when.path("/raw").header("authorization", "worker-key");
@@ -68,6 +67,13 @@ async fn raw_and_no_auth() {
             then.status(200);
         })
         .await;
+    (raw, none)
+}
+
+#[tokio::test]
+async fn raw_and_no_auth() {
+    let server = MockServer::start_async().await;
+    let (raw, none) = raw_and_keyless_routes(&server).await;
     // No key configured: Raw and None need none.
     let client = client_with(Config::builder());
     client
@@ -91,18 +97,7 @@ async fn raw_and_no_auth() {
 #[tokio::test]
 async fn raw_authorization_is_the_clients_default() {
     let server = MockServer::start_async().await;
-    let raw = server
-        .mock_async(|when, then| {
-            when.path("/raw").header("authorization", "worker-key");
-            then.status(200);
-        })
-        .await;
-    let none = server
-        .mock_async(|when, then| {
-            when.path("/none").header_missing("authorization");
-            then.status(200);
-        })
-        .await;
+    let (raw, none) = raw_and_keyless_routes(&server).await;
     let keyed = client_with(
         Config::builder()
             .with_raw_authorization()

@@ -2,10 +2,18 @@
 
 use std::time::Duration;
 
-use runpod_transport::{Method, Report};
+use runpod_transport::{ConfigBuilder, Method, Report, Response, Result};
 use tokio::time::Instant;
 
 use crate::support::{Reply, ScriptedServer, client_with, config, no_jitter};
+
+/// `GET /x` through a client made from `config`, and how long it took (on the paused clock).
+async fn get_x(server: &ScriptedServer, config: ConfigBuilder) -> (Result<Response>, Duration) {
+    let client = client_with(config);
+    let start = Instant::now();
+    let sent = client.request(Method::GET, server.url("/x")).send().await;
+    (sent, start.elapsed())
+}
 
 #[tokio::test(start_paused = true)]
 async fn operation_deadline_shorter_than_the_backoff_fails_after_one_attempt() {
@@ -35,16 +43,14 @@ async fn operation_deadline_shorter_than_the_backoff_fails_after_one_attempt() {
 #[tokio::test(start_paused = true)]
 async fn operation_deadline_allows_retries_that_fit() {
     let server = ScriptedServer::start(vec![Reply::status(503)]).await;
-    let client = client_with(
+    let (sent, _) = get_x(
+        &server,
         config()
             .with_retry_policy(no_jitter(10, Duration::from_secs(1)))
             .with_operation_timeout(Some(Duration::from_millis(3500))),
-    );
-    let err = client
-        .request(Method::GET, server.url("/x"))
-        .send()
-        .await
-        .unwrap_err();
+    )
+    .await;
+    let err = sent.unwrap_err();
     assert!(err.is_timeout());
     // t=0 (sleep 1 s), t=1 (sleep 2 s), t=3: the next 4 s sleep would overrun 3.5 s.
     assert_eq!(server.hits(), 3);
@@ -58,20 +64,16 @@ async fn attempt_timeout_cuts_a_slow_response_and_get_is_retried() {
         Reply::json(200, r#"{"ok":1}"#),
     ])
     .await;
-    let client = client_with(
+    let (sent, took) = get_x(
+        &server,
         config()
             .with_attempt_timeout(Some(Duration::from_secs(2)))
             .with_retry_policy(no_jitter(2, Duration::from_millis(100))),
-    );
-    let start = Instant::now();
-    let resp = client
-        .request(Method::GET, server.url("/x"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.bytes().as_ref(), br#"{"ok":1}"#);
+    )
+    .await;
+    assert_eq!(sent.unwrap().bytes().as_ref(), br#"{"ok":1}"#);
     assert_eq!(server.hits(), 2);
-    assert_eq!(start.elapsed(), Duration::from_millis(2100));
+    assert_eq!(took, Duration::from_millis(2100));
 }
 
 #[tokio::test(start_paused = true)]
@@ -128,20 +130,17 @@ async fn operation_timeout_cuts_a_hanging_request() {
 #[tokio::test(start_paused = true)]
 async fn operation_timeout_during_an_attempt_keeps_the_previous_failure() {
     let server = ScriptedServer::start(vec![Reply::status(503), Reply::Hang]).await;
-    let client = client_with(
+    let (sent, took) = get_x(
+        &server,
         config()
             .with_attempt_timeout(None)
             .with_operation_timeout(Some(Duration::from_secs(5)))
             .with_retry_policy(no_jitter(3, Duration::from_secs(1))),
-    );
-    let start = Instant::now();
-    let err = client
-        .request(Method::GET, server.url("/x"))
-        .send()
-        .await
-        .unwrap_err();
+    )
+    .await;
+    let err = sent.unwrap_err();
     assert!(err.is_timeout());
-    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(took, Duration::from_secs(5));
     assert_eq!(server.hits(), 2);
     assert_eq!(err.attempts(), Some(2));
     assert_eq!(
