@@ -60,6 +60,29 @@ async fn create_answers(
         .await;
 }
 
+/// `POST /v2/pods` answers `first` (a JSON body) on its first call, then creates pod `new1`.
+async fn creates_answer_in_turn(server: &MockServer, recorder: &Recorder, first: HttpMockResponse) {
+    let calls = AtomicUsize::new(0);
+    server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/v2/pods")
+                .is_true(recorder.matcher());
+            then.respond_with(move |_| {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    first.clone()
+                } else {
+                    HttpMockResponse::builder()
+                        .status(201)
+                        .header("content-type", "application/json")
+                        .body(pod("new1", "trainer").to_string())
+                        .build()
+                }
+            });
+        })
+        .await;
+}
+
 fn sent_gpus(recorder: &Recorder) -> Vec<String> {
     recorder
         .take()
@@ -258,27 +281,12 @@ async fn a_5xx_with_no_pod_behind_it_retries_the_same_candidate() {
     let server = MockServer::start_async().await;
     let recorder = Recorder::default();
     pod_list(&server, vec![], vec![]).await;
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let counter = attempts.clone();
-    server
-        .mock_async(|when, then| {
-            when.method("POST")
-                .path("/v2/pods")
-                .is_true(recorder.matcher());
-            then.respond_with(move |_| {
-                let (status, body) = if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                    (503, problem(503, "Service Unavailable", "try again"))
-                } else {
-                    (201, pod("new1", "trainer"))
-                };
-                HttpMockResponse::builder()
-                    .status(status)
-                    .header("content-type", "application/json")
-                    .body(body.to_string())
-                    .build()
-            });
-        })
-        .await;
+    let unavailable = HttpMockResponse::builder()
+        .status(503)
+        .header("content-type", "application/json")
+        .body(problem(503, "Service Unavailable", "try again").to_string())
+        .build();
+    creates_answer_in_turn(&server, &recorder, unavailable).await;
     let created = client(&server)
         .pods()
         .create("trainer")
@@ -327,31 +335,13 @@ async fn rate_limits_are_waited_out_with_retry_after() {
     let server = MockServer::start_async().await;
     let recorder = Recorder::default();
     pod_list(&server, vec![], vec![]).await;
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let counter = attempts.clone();
-    server
-        .mock_async(|when, then| {
-            when.method("POST")
-                .path("/v2/pods")
-                .is_true(recorder.matcher());
-            then.respond_with(move |_| {
-                let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
-                let mut response =
-                    HttpMockResponse::builder().header("content-type", "application/json");
-                if first {
-                    response = response
-                        .status(429)
-                        .header("Retry-After", "1")
-                        .body(problem(429, "Too Many Requests", "slow down").to_string());
-                } else {
-                    response = response
-                        .status(201)
-                        .body(pod("new1", "trainer").to_string());
-                }
-                response.build()
-            });
-        })
-        .await;
+    let limited = HttpMockResponse::builder()
+        .status(429)
+        .header("Retry-After", "1")
+        .header("content-type", "application/json")
+        .body(problem(429, "Too Many Requests", "slow down").to_string())
+        .build();
+    creates_answer_in_turn(&server, &recorder, limited).await;
     let start = tokio::time::Instant::now();
     let created = client(&server)
         .pods()
