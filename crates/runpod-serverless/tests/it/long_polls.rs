@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::support::{EP, client, config, fast_poll, job, path, status_answers};
+use crate::support::{EP, client, client_with, config, fast_poll, job, path, status_answers};
 
 /// `GET /status-sync/{id}` (any `wait`) answering `status` with `body`.
 async fn status_sync_answers<'a>(
@@ -180,13 +180,8 @@ impl Scripted {
             .with_connect_timeout(None)
             .build()
             .unwrap();
-        let client = ServerlessClient::builder()
-            .with_config(config)
-            // No failure ridden out: a cut counted as one would end the wait.
-            .with_poll_policy(PollPolicy::default().with_max_consecutive_errors(0))
-            .with_rate_limits(RateLimits::disabled())
-            .build()
-            .unwrap();
+        // No failure ridden out: a cut counted as one would end the wait.
+        let client = client_with(config, PollPolicy::default().with_max_consecutive_errors(0));
         (server, client)
     }
 

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use runpod_serverless::{Config, JobStatus, PollPolicy, RateLimits, ServerlessClient};
+use runpod_serverless::{Config, JobStatus, PollPolicy};
 use serde_json::json;
 use tokio::time::Instant;
+
+use crate::support::client_with;
 
 const KEY: &str = "local-key";
 
@@ -22,12 +24,7 @@ async fn run_sync_past(timeout: Duration) {
         .with_connect_timeout(None)
         .build()
         .unwrap();
-    let client = ServerlessClient::builder()
-        .with_config(config)
-        .with_poll_policy(PollPolicy::fixed(Duration::from_millis(100)))
-        .with_rate_limits(RateLimits::disabled())
-        .build()
-        .unwrap();
+    let client = client_with(config, PollPolicy::fixed(Duration::from_millis(100)));
     let endpoint = client.endpoint("ep");
 
     let started = Instant::now();

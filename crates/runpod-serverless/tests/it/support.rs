@@ -36,9 +36,14 @@ pub(crate) fn fast_retries() -> RetryPolicy {
 
 /// A client with quick polling and no client-side limits.
 pub(crate) fn client(server: &MockServer) -> ServerlessClient {
+    client_with(config(server), fast_poll())
+}
+
+/// A client with this config and poll policy, and no client-side limits.
+pub(crate) fn client_with(config: Config, poll: PollPolicy) -> ServerlessClient {
     ServerlessClient::builder()
-        .with_config(config(server))
-        .with_poll_policy(fast_poll())
+        .with_config(config)
+        .with_poll_policy(poll)
         .with_rate_limits(RateLimits::disabled())
         .build()
         .unwrap()

@@ -9,10 +9,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use runpod_serverless::worker::{Args, Job, Worker, WorkerEnv, streaming};
-use runpod_serverless::{Config, JobStatus, PollPolicy, RateLimits, ServerlessClient};
+use runpod_serverless::{Config, JobStatus, PollPolicy, ServerlessClient};
 use serde_json::{Value, json};
 
 use super::platform::{Gates, Running, scripted};
+use crate::support::client_with;
 
 const EP: &str = "ep";
 
@@ -36,12 +37,7 @@ fn client(base_url: String) -> ServerlessClient {
         .with_serverless_base_url(base_url)
         .build()
         .unwrap();
-    ServerlessClient::builder()
-        .with_config(config)
-        .with_poll_policy(PollPolicy::fixed(Duration::from_millis(20)))
-        .with_rate_limits(RateLimits::disabled())
-        .build()
-        .unwrap()
+    client_with(config, PollPolicy::fixed(Duration::from_millis(20)))
 }
 
 const WAIT: Duration = Duration::from_secs(10);

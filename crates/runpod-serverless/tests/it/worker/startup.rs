@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runpod_serverless::worker::{Job, Shared, Worker, WorkerEnv};
-use runpod_serverless::{Config, JobStatus, PollPolicy, RateLimits, ServerlessClient};
+use runpod_serverless::{Config, JobStatus, PollPolicy, ServerlessClient};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::platform::Running;
+use crate::support::client_with;
 
 const EP: &str = "ep";
 const WAIT: Duration = Duration::from_secs(10);
@@ -74,12 +75,7 @@ fn client(server: &runpod_local::RunningServer) -> ServerlessClient {
         .with_serverless_base_url(server.serverless_base_url())
         .build()
         .unwrap();
-    ServerlessClient::builder()
-        .with_config(config)
-        .with_poll_policy(PollPolicy::fixed(Duration::from_millis(20)))
-        .with_rate_limits(RateLimits::disabled())
-        .build()
-        .unwrap()
+    client_with(config, PollPolicy::fixed(Duration::from_millis(20)))
 }
 
 async fn echo(job: Job<Value>) -> Result<Value, String> {
