@@ -59,6 +59,10 @@ enum Cmd {
     #[command(hide = true)]
     WaitSdk(wait::ChildArgs),
     OpenaiClient(openai::ChildArgs),
+    #[command(hide = true)]
+    LbLoad(lb::LoadArgs),
+    #[command(hide = true)]
+    LbServe,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,8 @@ fn main() -> ExitCode {
             Cmd::Worker(a) => worker::run(a).await,
             Cmd::Local(a) => local::run(a).await,
             Cmd::Lb(a) => lb::run(a).await,
+            Cmd::LbLoad(a) => lb::child_load(a).await,
+            Cmd::LbServe => lb::serve().await,
             Cmd::Openai(a) => openai::run(a).await,
             Cmd::OpenaiClient(a) => openai::child(a).await,
             Cmd::Serve(a) => serve::run(a).await,

@@ -56,6 +56,11 @@ impl Response {
         &self.body
     }
 
+    /// The status, headers and body, moved out (no copies).
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, Bytes) {
+        (self.status, self.headers, self.body)
+    }
+
     /// Decodes the body as JSON. An empty body decodes as `null` (so `()` and `Option<T>`
     /// accept a 204). A mismatch names the JSON path and keeps the first 4 KiB of the body.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {

@@ -56,9 +56,10 @@ mod request;
 pub use request::{LbRequest, LbResponse, LbStreamingResponse};
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use runpod_transport::{Error, HttpClient};
+use runpod_transport::{Error, HttpClient, Method, RequestBuilder, UrlBase};
 
 /// Runpod's load-balancing URL template.
 pub const DEFAULT_LB_BASE_URL: &str = "https://{endpoint_id}.api.runpod.ai";
@@ -199,17 +200,25 @@ impl LbErrorExt for Error {
 /// A load-balancing endpoint: requests to `{base}/{path}`. Cheap to clone.
 #[derive(Clone)]
 pub struct LoadBalancer {
+    /// Shared by the handle's clones and by every request made from it (a request holds the
+    /// handle), so that making a request copies no strings.
+    shared: Arc<Shared>,
+    cold_start: ColdStart,
+}
+
+struct Shared {
     http: HttpClient,
     endpoint_id: String,
     base: String,
-    cold_start: ColdStart,
+    /// `base` parsed once; `None` when it is not a valid URL (each request then reports it).
+    parsed: Option<UrlBase>,
 }
 
 impl fmt::Debug for LoadBalancer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadBalancer")
-            .field("endpoint_id", &self.endpoint_id)
-            .field("base", &self.base)
+            .field("endpoint_id", &self.shared.endpoint_id)
+            .field("base", &self.shared.base)
             .field("cold_start", &self.cold_start)
             .finish_non_exhaustive()
     }
@@ -232,10 +241,14 @@ impl LoadBalancer {
             .map(str::to_owned)
             .or(from_env)
             .unwrap_or_else(|| DEFAULT_LB_BASE_URL.to_owned());
+        let base = resolve_base(&template, &endpoint_id);
         Self {
-            base: resolve_base(&template, &endpoint_id),
-            http,
-            endpoint_id,
+            shared: Arc::new(Shared {
+                parsed: UrlBase::parse(&base).ok(),
+                base,
+                http,
+                endpoint_id,
+            }),
             cold_start: ColdStart::default(),
         }
     }
@@ -249,17 +262,29 @@ impl LoadBalancer {
 
     /// The endpoint id.
     pub fn endpoint_id(&self) -> &str {
-        &self.endpoint_id
+        &self.shared.endpoint_id
     }
 
     /// The base URL requests go below (no trailing `/`).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.shared.base
     }
 
     /// The absolute URL of `path` (with or without its leading `/`).
     pub fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base, path.trim_start_matches('/'))
+        format!("{}/{}", self.shared.base, path.trim_start_matches('/'))
+    }
+
+    /// A transport request to `path` below the base: joined to the base parsed once, unless
+    /// `path` carries a query or fragment (or the base did not parse), which the whole URL
+    /// parse handles (and reports).
+    pub(crate) fn transport_request(&self, method: Method, path: &str) -> RequestBuilder {
+        match &self.shared.parsed {
+            Some(base) if !path.contains(['?', '#']) => {
+                self.shared.http.request_below(method, base, path)
+            }
+            _ => self.shared.http.request(method, self.url(path)),
+        }
     }
 
     /// A request with any method.
@@ -309,6 +334,44 @@ mod tests {
             Affinity::strict_resume("w1").header_value().as_deref(),
             Some("strict-resume w1")
         );
+    }
+
+    /// Paths joined to the base parsed once give the URL that parsing the whole URL gives
+    /// (what every request did before), odd paths included; a query in the path still works.
+    #[test]
+    fn paths_below_the_parsed_base_equal_the_whole_url() {
+        let http = HttpClient::new(
+            runpod_transport::Config::builder()
+                .with_api_key("k")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let template = Some("http://127.0.0.1:9/lb/{endpoint_id}/");
+        let fast = LoadBalancer::new(http.clone(), "ep".into(), template);
+        assert!(fast.shared.parsed.is_some());
+        let mut whole = LoadBalancer::new(http, "ep".into(), template);
+        Arc::get_mut(&mut whole.shared).unwrap().parsed = None;
+        let url = |lb: &LoadBalancer, path: &str| {
+            format!("{:?}", lb.transport_request(Method::GET, path))
+        };
+        for path in [
+            "/v1/echo",
+            "v1/echo",
+            "",
+            "/",
+            "//double//slash",
+            "/v1/a b/é",
+            "/v1/../x",
+            "/v1/%2F%2e%2E/y",
+            "/v1/x\\y",
+            "/v1/x?a=1&b=%20",
+            "/v1/x#frag",
+        ] {
+            assert_eq!(url(&fast, path), url(&whole, path), "{path}");
+        }
+        assert!(url(&fast, "/v1/a b/é").contains("\"/lb/ep/v1/a%20b/%C3%A9\""));
+        assert!(url(&fast, "/v1/x?a=1").contains("\"/lb/ep/v1/x\""));
     }
 
     #[test]

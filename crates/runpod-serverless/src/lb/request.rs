@@ -1,6 +1,7 @@
 //! One request to a load-balancing endpoint, and its answer.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub struct LbRequest {
 impl fmt::Debug for LbRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LbRequest")
-            .field("endpoint_id", &self.lb.endpoint_id)
+            .field("endpoint_id", &self.lb.endpoint_id())
             .field("method", &self.method)
             .field("path", &self.path)
             .field("affinity", &self.affinity)
@@ -140,10 +141,10 @@ impl LbRequest {
 
     /// The transport request for one try, with `remaining` (if any) as its operation timeout.
     fn build(&self, remaining: Option<Duration>) -> RequestBuilder {
-        let http = &self.lb.http;
         // No attempt timeout: a worker's slow route may take Runpod's full 5.5 min.
-        let mut request = http
-            .request(self.method.clone(), self.lb.url(&self.path))
+        let mut request = self
+            .lb
+            .transport_request(self.method.clone(), &self.path)
             .with_attempt_timeout(None)
             .header("accept", "*/*");
         if let Some(remaining) = remaining {
@@ -175,10 +176,23 @@ impl LbRequest {
     /// A non-2xx answer is an error with its status, headers and body (see [`LbErrorExt`] for
     /// the load-balancing ones); also connection failures and timeouts, as in transport.
     pub async fn send(self) -> Result<LbResponse, Error> {
-        let response = self.send_streaming().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.inner.bytes().await?;
+        if let Body::Stream(..) = &self.body {
+            let response = self.send_streaming().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.inner.bytes().await?;
+            return Ok(LbResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+        // A body that can be sent again: the transport reads the whole answer, and its parts
+        // move into the answer without copies.
+        let (status, headers, body) = self
+            .with_cold_starts(|request| request.send())
+            .await?
+            .into_parts();
         Ok(LbResponse {
             status,
             headers,
@@ -191,10 +205,6 @@ impl LbRequest {
     /// # Errors
     /// As [`send`](Self::send).
     pub async fn send_streaming(mut self) -> Result<LbStreamingResponse, Error> {
-        if let Body::Json(Err(message)) = &self.body {
-            return Err(Error::invalid_input(message.clone()));
-        }
-        let deadline = Instant::now() + self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if let Body::Stream(..) = &self.body {
             let Body::Stream(stream, content_type) = std::mem::replace(&mut self.body, Body::None)
             else {
@@ -204,6 +214,23 @@ impl LbRequest {
             let inner = request.send_body_stream(stream, &content_type).await?;
             return Ok(LbStreamingResponse { inner });
         }
+        let inner = self
+            .with_cold_starts(RequestBuilder::send_streaming)
+            .await?;
+        Ok(LbStreamingResponse { inner })
+    }
+
+    /// Sends a body that can be sent again with `send`, again while the answer is "no workers
+    /// available" and the cold-start policy and the deadline allow.
+    async fn with_cold_starts<T, F, Fut>(self, send: F) -> Result<T, Error>
+    where
+        F: Fn(RequestBuilder) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        if let Body::Json(Err(message)) = &self.body {
+            return Err(Error::invalid_input(message.clone()));
+        }
+        let deadline = Instant::now() + self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let policy = self.lb.cold_start;
         let mut tries = 0;
         loop {
@@ -211,15 +238,15 @@ impl LbRequest {
             let remaining = self
                 .timeout
                 .map(|_| deadline.saturating_duration_since(Instant::now()));
-            let result = self.build(remaining).send_streaming().await;
+            let result = send(self.build(remaining)).await;
             match result {
-                Ok(inner) => return Ok(LbStreamingResponse { inner }),
+                Ok(answer) => return Ok(answer),
                 Err(err) if err.is_no_workers_available() && tries < policy.attempts => {
                     if Instant::now() + policy.delay >= deadline {
                         return Err(err);
                     }
                     tracing::debug!(
-                        endpoint_id = %self.lb.endpoint_id,
+                        endpoint_id = %self.lb.endpoint_id(),
                         tries,
                         "no workers available; waiting for a cold start"
                     );
