@@ -28,7 +28,8 @@
 //! tested against real queue semantics in one process.
 //!
 //! Differences from the hosted service are deliberate and local: webhooks only go to loopback
-//! addresses (and hosts allowed with [`ServerBuilder::allow_webhook_hosts`]) over http, faulted
+//! addresses (and hosts allowed with [`ServerBuilder::allow_webhook_hosts`]) over http or https
+//! (public roots, plus [`ServerBuilder::webhook_ca_file`]), faulted
 //! requests are refused before they change anything, and a job whose ttl ends is deleted
 //! whatever its state.
 //!
@@ -49,6 +50,7 @@ mod routes;
 mod server;
 mod store;
 mod webhook;
+mod webhook_tls;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
 pub use lb::{LbCounts, LbLimits, LbWorker};

@@ -38,6 +38,7 @@ pub(super) fn settle(
             url.clone(),
             &job.state(),
             config.webhook_hosts.clone(),
+            config.webhook_tls.clone(),
         ));
     }
 }
