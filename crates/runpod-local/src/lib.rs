@@ -47,6 +47,8 @@ mod limits;
 mod rate_limits;
 pub mod rest_v2;
 mod routes;
+#[cfg(feature = "bin")]
+mod serve_args;
 mod server;
 mod store;
 mod webhook;
@@ -55,6 +57,8 @@ mod webhook_tls;
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
 pub use lb::{LbCounts, LbLimits, LbWorker};
 pub use limits::{Limits, parse_size};
+#[cfg(feature = "bin")]
+pub use serve_args::ServeArgs;
 pub use server::{RunningServer, Server, ServerBuilder};
 
 /// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the
