@@ -781,32 +781,8 @@ that key; a --host other than loopback requires a key unless --insecure-no-auth 
         /// Worker id used in the printed worker environment.
         #[arg(long, default_value = "local-worker")]
         worker_id: String,
-        /// Answer every job inside the server with its input as output (no worker needed).
-        #[arg(long)]
-        echo: bool,
-        /// Listen on a non-loopback --host without --api-key: anyone who can reach the server
-        /// can queue jobs, read every result and trigger webhooks. Logs a warning.
-        #[arg(long)]
-        insecure_no_auth: bool,
-        /// A host (name or IP) webhooks may go to besides loopback; repeatable or
-        /// comma-separated. Webhooks go over http:// only; others are refused at /run with 400.
-        #[arg(
-            long = "allow-webhook-host",
-            value_name = "HOST",
-            value_delimiter = ','
-        )]
-        webhook_hosts: Vec<String>,
-        /// Jobs waiting per endpoint before /run answers 429 [default: 50000].
-        #[arg(long, value_name = "JOBS")]
-        max_queued_jobs: Option<usize>,
-        /// Connections served at once; more are answered 503 [default: 1024].
-        #[arg(long, value_name = "N")]
-        max_connections: Option<usize>,
-        /// A worker of a load-balancing endpoint, served at /lb/ENDPOINT/…:
-        /// ENDPOINT=URL[,health=PATH_OR_URL][,id=WORKER_ID]; health defaults to URL/ping.
-        /// Repeatable.
-        #[arg(long = "lb", value_name = "ENDPOINT=URL")]
-        lb: Vec<runpod_local::LbWorker>,
+        #[command(flatten)]
+        server: runpod_local::ServeArgs,
     },
 }
 

@@ -47,6 +47,10 @@ pub(crate) struct Config {
     pub(crate) insecure_no_auth: bool,
     /// Hosts besides loopback that webhooks may go to.
     pub(crate) webhook_hosts: std::sync::Arc<[String]>,
+    /// PEM files of certificate authorities https webhooks may chain to besides the public roots.
+    pub(crate) webhook_ca_files: Vec<std::path::PathBuf>,
+    /// Built from `webhook_ca_files` when the server starts.
+    pub(crate) webhook_tls: Option<crate::webhook_tls::WebhookTls>,
     pub(crate) lb_workers: Vec<crate::lb::LbWorker>,
     pub(crate) lb_limits: crate::lb::LbLimits,
 }
@@ -66,6 +70,8 @@ impl Default for Config {
             limits: Limits::default(),
             insecure_no_auth: false,
             webhook_hosts: std::sync::Arc::new([]),
+            webhook_ca_files: Vec::new(),
+            webhook_tls: None,
             lb_workers: Vec::new(),
             lb_limits: crate::lb::LbLimits::default(),
         }
@@ -87,6 +93,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("webhook_hosts", &self.webhook_hosts)
+            .field("webhook_ca_files", &self.webhook_ca_files)
             .field("lb_workers", &self.lb_workers)
             .field("lb_limits", &self.lb_limits)
             .finish()

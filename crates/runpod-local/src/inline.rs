@@ -70,11 +70,11 @@ pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint
                         // The runtime is shutting down, and the server with it.
                         Err(_) => return,
                     };
+                    let (body, charge) = charged(&store, body);
                     // A job cancelled, timed out or expired meanwhile refuses the result, as
-                    // it would a worker's. In-process results are the embedding program's own
-                    // and are not charged against the stored-bytes limit.
+                    // it would a worker's.
                     if let Err(error) =
-                        store.report(&endpoint, INLINE_WORKER, &job.id, body, Charge::default())
+                        store.report(&endpoint, INLINE_WORKER, &job.id, body, charge)
                     {
                         tracing::debug!(%endpoint, job = %job.id, ?error, "inline result refused");
                     }
@@ -86,6 +86,46 @@ pub(crate) fn serve_endpoint(store: Arc<Store>, handler: InlineHandler, endpoint
 
 /// Jobs taken per long poll: enough that a burst of submissions costs few wake-ups.
 const TAKE_BATCH: usize = 256;
+
+/// The result with its bytes charged against the stored-bytes limit, like a worker's job-done
+/// body: an in-process handler runs the same jobs, so its results take the same room. A result
+/// that does not fit fails the job with the limit's message (a worker's post would be refused
+/// with 507 and retried, but a handler's output cannot be sent again).
+fn charged(store: &Store, body: JobResult) -> (JobResult, Charge) {
+    let size = json_size(&body);
+    match store.ledger().charge(size) {
+        Ok(charge) => (body, charge),
+        Err(error) => {
+            let body = failed(format!(
+                "the inline handler's result was not kept: {}",
+                error.message
+            ));
+            let size = json_size(&body);
+            // The message is small; if even it does not fit, it is kept uncharged rather than
+            // leaving the job running until its timeout.
+            let charge = store.ledger().charge(size).unwrap_or_default();
+            (body, charge)
+        }
+    }
+}
+
+/// Bytes of `value` as JSON, as a worker would post it, counted without building the text.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; a value serde cannot write counts as empty.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
 
 fn failed(message: String) -> JobResult {
     JobResult {

@@ -28,7 +28,8 @@
 //! tested against real queue semantics in one process.
 //!
 //! Differences from the hosted service are deliberate and local: webhooks only go to loopback
-//! addresses (and hosts allowed with [`ServerBuilder::allow_webhook_hosts`]) over http, faulted
+//! addresses (and hosts allowed with [`ServerBuilder::allow_webhook_hosts`]) over http or https
+//! (public roots, plus [`ServerBuilder::webhook_ca_file`]), faulted
 //! requests are refused before they change anything, and a job whose ttl ends is deleted
 //! whatever its state.
 //!
@@ -46,13 +47,18 @@ mod limits;
 mod rate_limits;
 pub mod rest_v2;
 mod routes;
+#[cfg(feature = "bin")]
+mod serve_args;
 mod server;
 mod store;
 mod webhook;
+mod webhook_tls;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
 pub use lb::{LbCounts, LbLimits, LbWorker};
 pub use limits::{Limits, parse_size};
+#[cfg(feature = "bin")]
+pub use serve_args::ServeArgs;
 pub use server::{RunningServer, Server, ServerBuilder};
 
 /// Parses a duration written as `250ms`, `2s`, `5m`, `1h` or a bare number of seconds (the

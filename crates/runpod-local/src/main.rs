@@ -6,12 +6,9 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use runpod_local::{
-    FaultConfig, Limits, RunningServer, Server, ServerBuilder, parse_duration, parse_size,
-};
+use runpod_local::{RunningServer, ServeArgs, Server};
 use tracing_subscriber::EnvFilter;
 
 /// A local Runpod serverless endpoint (client queue API + worker protocol).
@@ -31,100 +28,6 @@ struct Cli {
     #[arg(long, env = "RUNPOD_LOCAL_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
 
-    /// Listen on a non-loopback --host without --api-key: anyone who can reach the server can
-    /// queue jobs, read every result and trigger webhooks. Logs a warning.
-    #[arg(long)]
-    insecure_no_auth: bool,
-
-    /// A host (name or IP) webhooks may go to besides loopback; repeatable or comma-separated.
-    /// Webhooks are sent over http:// only; others are refused at /run with 400.
-    #[arg(
-        long = "allow-webhook-host",
-        value_name = "HOST",
-        value_delimiter = ','
-    )]
-    webhook_hosts: Vec<String>,
-
-    /// Jobs waiting per endpoint before /run answers 429 [default: 50000].
-    #[arg(long, value_name = "JOBS")]
-    max_queued_jobs: Option<usize>,
-
-    /// Bytes of job inputs, results and stream chunks kept (e.g. 512M) before posts answer 507
-    /// [default: 1G].
-    #[arg(long, value_name = "SIZE", value_parser = size)]
-    max_stored_bytes: Option<usize>,
-
-    /// Longest endpoint, job or worker id (ASCII letters, digits, `-`, `_`, `.`) [default: 64].
-    #[arg(long, value_name = "CHARS")]
-    max_id_length: Option<usize>,
-
-    /// Largest job-stream post (e.g. 1M) [default: 1M].
-    #[arg(long, value_name = "SIZE", value_parser = size)]
-    max_stream_chunk: Option<usize>,
-
-    /// Connections served at once; more are answered 503 [default: 1024].
-    #[arg(long, value_name = "N")]
-    max_connections: Option<usize>,
-
-    /// Time a client has to send its request headers, and then its body [default: 30s].
-    #[arg(long, value_name = "TIME", value_parser = duration)]
-    read_timeout: Option<Duration>,
-
-    /// How long finished /run results stay readable [default: 30m].
-    #[arg(long, value_parser = duration)]
-    result_retention: Option<Duration>,
-
-    /// How long finished /runsync results stay readable [default: 1m].
-    #[arg(long, value_parser = duration)]
-    sync_result_retention: Option<Duration>,
-
-    /// How long job-take and job-stop hold an empty long poll [default: 10s].
-    #[arg(long, value_parser = duration)]
-    hold_time: Option<Duration>,
-
-    /// Execution timeout of jobs without policy.executionTimeout [default: 600s].
-    #[arg(long, value_parser = duration)]
-    execution_timeout: Option<Duration>,
-
-    /// Lifespan of jobs without policy.ttl [default: 24h].
-    #[arg(long, value_parser = duration)]
-    ttl: Option<Duration>,
-
-    /// Silence after which a worker is gone and its jobs are queued again [default: 30s].
-    #[arg(long, value_parser = duration)]
-    heartbeat_timeout: Option<Duration>,
-
-    /// Fault rule ROUTE:KIND=VALUE[,KIND=VALUE…]; ROUTE is a route segment (run, job-done, …)
-    /// or `*`; KIND is 429, 5xx or drop (rate 0–1), latency or jitter (duration). Repeatable.
-    #[arg(long = "fault", value_name = "RULE")]
-    faults: Vec<String>,
-
-    /// Seed of the fault generators.
-    #[arg(long, default_value_t = 0)]
-    fault_seed: u64,
-
-    /// Answer every job inside the server with its input as output, so that a client can be
-    /// tried without a worker. Workers may still connect and take what it has not taken.
-    #[arg(long)]
-    echo: bool,
-
-    /// A worker of a load-balancing endpoint, served at /lb/ENDPOINT/…:
-    /// ENDPOINT=URL[,health=PATH_OR_URL][,id=WORKER_ID]; health defaults to URL/ping. Repeatable.
-    #[arg(long = "lb", value_name = "ENDPOINT=URL")]
-    lb_workers: Vec<runpod_local::LbWorker>,
-
-    /// Largest load-balancing request and response body, in bytes [default: 30 MiB].
-    #[arg(long)]
-    lb_max_body: Option<usize>,
-
-    /// Time limit of one load-balancing request [default: 5.5m].
-    #[arg(long, value_parser = duration)]
-    lb_request_timeout: Option<Duration>,
-
-    /// How long a load-balancing request waits for an initializing worker [default: 2m].
-    #[arg(long, value_parser = duration)]
-    lb_worker_wait: Option<Duration>,
-
     /// Endpoint id used in the printed worker environment.
     #[arg(long, default_value = "local")]
     endpoint_id: String,
@@ -136,38 +39,9 @@ struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive); logs go to stderr.
     #[arg(long, default_value = "info")]
     log_level: String,
-}
 
-fn size(value: &str) -> Result<usize, String> {
-    parse_size(value)
-}
-
-/// The limits the flags set, over the defaults.
-fn limits(cli: &Cli) -> Limits {
-    let mut limits = Limits::default();
-    if let Some(jobs) = cli.max_queued_jobs {
-        limits = limits.queued_jobs_per_endpoint(jobs);
-    }
-    if let Some(bytes) = cli.max_stored_bytes {
-        limits = limits.stored_bytes(bytes);
-    }
-    if let Some(chars) = cli.max_id_length {
-        limits = limits.id_length(chars);
-    }
-    if let Some(bytes) = cli.max_stream_chunk {
-        limits = limits.stream_chunk_bytes(bytes);
-    }
-    if let Some(connections) = cli.max_connections {
-        limits = limits.connections(connections);
-    }
-    if let Some(timeout) = cli.read_timeout {
-        limits = limits.read_timeout(timeout);
-    }
-    limits
-}
-
-fn duration(value: &str) -> Result<Duration, String> {
-    parse_duration(value).map_err(|e| e.to_string())
+    #[command(flatten)]
+    server: ServeArgs,
 }
 
 #[tokio::main]
@@ -183,58 +57,12 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let mut faults = FaultConfig::new().seed(cli.fault_seed);
-    for rule in &cli.faults {
-        faults = match faults.rule(rule) {
-            Ok(faults) => faults,
-            Err(error) => return fail(&format!("invalid --fault `{rule}`: {error}")),
-        };
-    }
-    let mut builder = Server::builder()
-        .faults(faults)
-        .insecure_no_auth(cli.insecure_no_auth)
-        .allow_webhook_hosts(cli.webhook_hosts.iter().cloned())
-        .limits(limits(&cli))
-        .shutdown_on(shutdown_signal());
+    let mut builder = match cli.server.apply(Server::builder()) {
+        Ok(builder) => builder.shutdown_on(shutdown_signal()),
+        Err(error) => return fail(&error),
+    };
     if let Some(key) = &cli.api_key {
         builder = builder.api_key(key);
-    }
-    if cli.echo {
-        builder = builder.echo();
-    }
-    for worker in &cli.lb_workers {
-        builder = builder.lb_worker(worker.clone());
-    }
-    let mut limits = runpod_local::LbLimits::new();
-    if let Some(bytes) = cli.lb_max_body {
-        limits = limits.max_request_bytes(bytes).max_response_bytes(bytes);
-    }
-    if let Some(timeout) = cli.lb_request_timeout {
-        limits = limits.request_timeout(timeout);
-    }
-    if let Some(wait) = cli.lb_worker_wait {
-        limits = limits.worker_wait(wait);
-    }
-    builder = builder.lb_limits(limits);
-    type Setter = fn(ServerBuilder, Duration) -> ServerBuilder;
-    let settings: [(Option<Duration>, Setter); 6] = [
-        (cli.result_retention, ServerBuilder::result_retention),
-        (
-            cli.sync_result_retention,
-            ServerBuilder::sync_result_retention,
-        ),
-        (cli.hold_time, ServerBuilder::hold_time),
-        (
-            cli.execution_timeout,
-            ServerBuilder::default_execution_timeout,
-        ),
-        (cli.ttl, ServerBuilder::default_ttl),
-        (cli.heartbeat_timeout, ServerBuilder::heartbeat_timeout),
-    ];
-    for (value, set) in settings {
-        if let Some(value) = value {
-            builder = set(builder, value);
-        }
     }
 
     let server = match builder.bind((cli.host.as_str(), cli.port)).await {

@@ -160,8 +160,8 @@ impl ServerBuilder {
     }
 
     /// Hosts (names or IP addresses, as written in URLs) that webhooks may go to besides
-    /// loopback. Webhooks are sent over `http://` only; a job whose webhook is another scheme,
-    /// malformed, or to a host not allowed is refused at `/run` with 400.
+    /// loopback, over `http://` or `https://`; a job whose webhook is another scheme, malformed,
+    /// or to a host not allowed is refused at `/run` with 400.
     #[must_use]
     pub fn allow_webhook_hosts<I, S>(mut self, hosts: I) -> Self
     where
@@ -169,6 +169,16 @@ impl ServerBuilder {
         S: Into<String>,
     {
         self.config.webhook_hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A PEM file of certificate authorities that `https://` webhook receivers may chain to,
+    /// besides the public (webpki) roots: for a receiver with a private or self-signed
+    /// certificate. Repeatable; read when the server starts, where a file that cannot be read or
+    /// holds no certificate is an `InvalidInput` error.
+    #[must_use]
+    pub fn webhook_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.webhook_ca_files.push(path.into());
         self
     }
 
@@ -227,7 +237,7 @@ impl ServerBuilder {
     }
 
     /// Starts serving on an already bound listener, on the current tokio runtime.
-    pub fn serve(self, listener: TcpListener) -> io::Result<RunningServer> {
+    pub fn serve(mut self, listener: TcpListener) -> io::Result<RunningServer> {
         let addr = listener.local_addr()?;
         if crate::exposure::check_listener(
             addr,
@@ -236,6 +246,9 @@ impl ServerBuilder {
         )? {
             crate::exposure::warn_open(addr);
         }
+        self.config.webhook_tls = Some(crate::webhook_tls::WebhookTls::new(
+            &self.config.webhook_ca_files,
+        )?);
         let shutdown = CancellationToken::new();
         if let Some(signal) = self.shutdown_signal {
             let token = shutdown.clone();

@@ -2,20 +2,23 @@
 //!
 //! A local test server must not become a way to make requests to arbitrary hosts, so webhooks
 //! go to loopback addresses (`http://localhost`, `127.0.0.0/8`, `[::1]`) and to the hosts the
-//! operator allowed (`--allow-webhook-host`), over plain `http://` (runpod-local carries no TLS).
-//! A URL outside these rules is refused at `/run` with a 400 ([`check`]), not accepted and dropped
-//! later. Runpod retries a webhook that does not answer 200 twice, ten seconds apart; so do we.
-//! The client is a minimal HTTP/1.1 writer over a TCP stream: one request, `Connection: close`,
-//! and only the status line is read back.
+//! operator allowed (`--allow-webhook-host`), over `http://` or `https://` alike. A URL outside
+//! these rules is refused at `/run` with a 400 ([`check`]), not accepted and dropped later. Runpod
+//! retries a webhook that does not answer 200 twice, ten seconds apart; so do we.
+//! The client is a minimal HTTP/1.1 writer over a TCP stream (wrapped in TLS for `https://`, see
+//! [`webhook_tls`](crate::webhook_tls)): one request, `Connection: close`, and only the status
+//! line is read back. A certificate the server does not trust fails the delivery like a refused
+//! connection: logged and retried, the job unaffected.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use runpod_types::serverless::JobState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{WEBHOOK_ATTEMPT_TIMEOUT, WEBHOOK_ATTEMPTS, WEBHOOK_RETRY_DELAY};
+use crate::webhook_tls::WebhookTls;
 
 /// Whether a job may carry `url` as its webhook: `Err` says why not, for the 400 answer.
 pub(crate) fn check(url: &str, allowed_hosts: &[String]) -> Result<(), String> {
@@ -29,6 +32,8 @@ pub(crate) struct Delivery {
     job_id: String,
     body: Vec<u8>,
     allowed_hosts: std::sync::Arc<[String]>,
+    /// The server's TLS client; `None` (a store built without a server) trusts the public roots.
+    tls: Option<WebhookTls>,
 }
 
 impl Delivery {
@@ -36,12 +41,14 @@ impl Delivery {
         url: String,
         job: &JobState,
         allowed_hosts: std::sync::Arc<[String]>,
+        tls: Option<WebhookTls>,
     ) -> Self {
         Self {
             url,
             job_id: job.id.clone(),
             body: serde_json::to_vec(job).unwrap_or_default(),
             allowed_hosts,
+            tls,
         }
     }
 }
@@ -56,16 +63,27 @@ pub(crate) async fn deliver(delivery: Delivery, shutdown: CancellationToken) {
             return;
         }
     };
+    let tls = match (&target.tls, &delivery.tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls.clone()),
+        (true, None) => match WebhookTls::new(&[]) {
+            Ok(tls) => Some(tls),
+            Err(error) => {
+                tracing::warn!(job = %delivery.job_id, %error, "webhook not sent");
+                return;
+            }
+        },
+    };
     tokio::select! {
-        () = send_with_retries(&target, &delivery) => {}
+        () = send_with_retries(&target, tls.as_ref(), &delivery) => {}
         () = shutdown.cancelled() => {}
     }
 }
 
-async fn send_with_retries(target: &Target, delivery: &Delivery) {
+async fn send_with_retries(target: &Target, tls: Option<&WebhookTls>, delivery: &Delivery) {
     for attempt in 1..=WEBHOOK_ATTEMPTS {
         let result =
-            tokio::time::timeout(WEBHOOK_ATTEMPT_TIMEOUT, post(target, &delivery.body)).await;
+            tokio::time::timeout(WEBHOOK_ATTEMPT_TIMEOUT, post(target, tls, &delivery.body)).await;
         match result {
             Ok(Ok(status)) if (200..300).contains(&status) => {
                 tracing::debug!(job = %delivery.job_id, status, "webhook delivered");
@@ -95,29 +113,29 @@ struct Target {
     /// An allowed host name and port to resolve when `addrs` is empty.
     name: Option<(String, u16)>,
     path_and_query: String,
+    /// `https://`: the host (name or IP, without brackets) the certificate must name.
+    tls: bool,
+    server_name: String,
 }
 
 impl Target {
     fn parse(url: &str, allowed_hosts: &[String]) -> Result<Self, String> {
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(format!(
-                "webhook `{}` is not an absolute http:// URL",
+                "webhook `{}` is not an absolute http:// or https:// URL",
                 clip(url)
             ));
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(
-                "runpod-local sends webhooks over plain http:// only (it carries no TLS); \
-                 use an http:// URL"
-                    .to_owned(),
-            );
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
+        let (tls, default_port) = if scheme.eq_ignore_ascii_case("https") {
+            (true, 443)
+        } else if scheme.eq_ignore_ascii_case("http") {
+            (false, 80)
+        } else {
             return Err(format!(
-                "webhook scheme `{}:` is not allowed; use http://",
+                "webhook scheme `{}:` is not allowed; use http:// or https://",
                 clip(scheme)
             ));
-        }
+        };
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
         if authority.contains('@') {
@@ -126,7 +144,7 @@ impl Target {
         if authority.is_empty() || tail.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("webhook `{}` is not a valid URL", clip(url)));
         }
-        let (host, port) = split_host_port(authority)?;
+        let (host, port) = split_host_port(authority, default_port)?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let allowed = allowed_hosts
             .iter()
@@ -164,6 +182,8 @@ impl Target {
             host: authority.to_owned(),
             name,
             path_and_query,
+            tls,
+            server_name: bare.to_owned(),
         })
     }
 }
@@ -198,7 +218,7 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
-fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
+fn split_host_port(authority: &str, default_port: u16) -> Result<(&str, u16), String> {
     let bad_port = || "webhook URL has an invalid port".to_owned();
     if authority.starts_with('[') {
         let close = authority
@@ -207,19 +227,19 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
         let (host, rest) = authority.split_at(close + 1);
         let port = match rest.strip_prefix(':') {
             Some(port) => port.parse().map_err(|_| bad_port())?,
-            None if rest.is_empty() => 80,
+            None if rest.is_empty() => default_port,
             None => return Err(bad_port()),
         };
         return Ok((host, port));
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => Ok((host, port.parse().map_err(|_| bad_port())?)),
-        None => Ok((authority, 80)),
+        None => Ok((authority, default_port)),
     }
 }
 
-async fn post(target: &Target, body: &[u8]) -> std::io::Result<u16> {
-    let mut stream = match &target.name {
+async fn post(target: &Target, tls: Option<&WebhookTls>, body: &[u8]) -> std::io::Result<u16> {
+    let stream = match &target.name {
         Some((host, port)) => {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), *port))
                 .await?
@@ -228,6 +248,25 @@ async fn post(target: &Target, body: &[u8]) -> std::io::Result<u16> {
         }
         None => connect(&target.addrs).await?,
     };
+    match tls {
+        Some(tls) => {
+            exchange(
+                tls.connect(&target.server_name, stream).await?,
+                target,
+                body,
+            )
+            .await
+        }
+        None => exchange(stream, target, body).await,
+    }
+}
+
+/// Writes the request and reads the answer's status code.
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    target: &Target,
+    body: &[u8],
+) -> std::io::Result<u16> {
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: runpod-local/{}\r\nConnection: close\r\n\r\n",
         target.path_and_query,
@@ -253,7 +292,7 @@ async fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
 }
 
 /// Reads until the status line is complete and returns its code.
-async fn read_status(stream: &mut TcpStream) -> std::io::Result<u16> {
+async fn read_status(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<u16> {
     let mut buffer = Vec::with_capacity(256);
     let mut chunk = [0u8; 256];
     loop {
@@ -309,7 +348,7 @@ mod tests {
     #[test]
     fn other_urls_are_refused() {
         for url in [
-            "https://127.0.0.1/hook",
+            "https://example.com/hook",
             "http://example.com/hook",
             "http://10.0.0.1/hook",
             "http://[2001:db8::1]/hook",
@@ -327,7 +366,29 @@ mod tests {
     }
 
     #[test]
-    fn allowed_hosts_are_delivered_over_http_only() {
+    fn https_urls_follow_the_same_host_rules() {
+        let t = Target::parse("https://127.0.0.1/hook", &[]).unwrap();
+        assert_eq!(t.addrs, ["127.0.0.1:443".parse::<SocketAddr>().unwrap()]);
+        assert!(t.tls);
+        assert_eq!(t.server_name, "127.0.0.1");
+        let t = Target::parse("HTTPS://[::1]:8443/h", &[]).unwrap();
+        assert_eq!((t.tls, t.server_name.as_str()), (true, "::1"));
+        assert_eq!(t.addrs, ["[::1]:8443".parse::<SocketAddr>().unwrap()]);
+        let t = Target::parse("http://localhost/h", &[]).unwrap();
+        assert!(!t.tls);
+        assert_eq!(t.addrs[0].port(), 80);
+        let allowed = ["hooks.internal".to_owned()];
+        let t = Target::parse("https://hooks.internal/h", &allowed).unwrap();
+        assert_eq!(t.name, Some(("hooks.internal".to_owned(), 443)));
+        assert_eq!(t.server_name, "hooks.internal");
+        for url in ["https://other.internal/h", "https://10.0.0.1/h"] {
+            let error = Target::parse(url, &allowed).unwrap_err();
+            assert!(error.contains("--allow-webhook-host"), "{error}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_may_be_reached() {
         let allowed = ["hooks.internal".to_owned(), "10.0.0.1".to_owned()];
         let t = Target::parse("http://HOOKS.internal:8080/h", &allowed).unwrap();
         assert_eq!(t.name, Some(("HOOKS.internal".to_owned(), 8080)));
@@ -335,7 +396,7 @@ mod tests {
         let t = Target::parse("http://10.0.0.1/h", &allowed).unwrap();
         assert_eq!(t.addrs, ["10.0.0.1:80".parse::<SocketAddr>().unwrap()]);
         for url in [
-            "https://hooks.internal/h",
+            "ftp://hooks.internal/h",
             "http://other.internal/h",
             "http://10.0.0.2/h",
         ] {

@@ -1,6 +1,6 @@
 //! `runpod local serve`: the `runpod-local` server, with the same output as its binary.
 
-use runpod_local::{Limits, Server};
+use runpod_local::Server;
 
 use crate::cli::LocalCommand;
 use crate::commands::interrupted;
@@ -16,37 +16,18 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         port,
         endpoint_id,
         worker_id,
-        echo,
-        insecure_no_auth,
-        webhook_hosts,
-        max_queued_jobs,
-        max_connections,
-        lb,
+        server,
     } = command;
     let key = ctx
         .api_key_flag()
         .map(str::to_owned)
         .or_else(|| std::env::var(LOCAL_KEY_ENV).ok().filter(|k| !k.is_empty()));
-    let mut limits = Limits::default();
-    if let Some(jobs) = max_queued_jobs {
-        limits = limits.queued_jobs_per_endpoint(jobs);
-    }
-    if let Some(connections) = max_connections {
-        limits = limits.connections(connections);
-    }
-    let mut builder = Server::builder()
-        .insecure_no_auth(insecure_no_auth)
-        .allow_webhook_hosts(webhook_hosts)
-        .limits(limits)
+    let mut builder = server
+        .apply(Server::builder())
+        .map_err(CliError::usage)?
         .shutdown_on(interrupted());
     if let Some(key) = key {
         builder = builder.api_key(key);
-    }
-    if echo {
-        builder = builder.echo();
-    }
-    for worker in lb {
-        builder = builder.lb_worker(worker);
     }
     let server = builder
         .bind((host.as_str(), port))

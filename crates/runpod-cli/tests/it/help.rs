@@ -33,6 +33,12 @@ fn job_help() {
 }
 
 #[test]
+fn local_serve_help() {
+    // The server flags come from runpod-local's `ServeArgs`, shared with its own binary.
+    insta::assert_snapshot!("help_local_serve", help(&["local", "serve", "--help"]));
+}
+
+#[test]
 fn completions_cover_the_commands() {
     for (shell, marker) in [
         ("bash", "_runpod()"),

@@ -136,3 +136,35 @@ async fn local_serve_refuses_a_network_host_without_a_key() {
     assert!(stderr.contains("without an API key"), "{stderr}");
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serve_takes_every_limit_flag_of_runpod_local() {
+    // Two of the six limits, which `runpod local serve` did not have before it shared the
+    // binary's flags; the flags' parsing is tested with runpod-local's `ServeArgs`.
+    let mut child = serve(&["--max-id-length", "8", "--max-stored-bytes", "200"]);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+
+    let long_id = cli
+        .run(&["run", "endpoint9", "--no-wait", "--input", "{}"])
+        .await;
+    assert_ne!(long_id.code, 0, "{long_id:?}");
+    assert!(long_id.stderr.contains("1 to 8 characters"), "{long_id:?}");
+    let big = format!("\"{}\"", "x".repeat(300));
+    let too_big = cli.run(&["run", "ep", "--no-wait", "--input", &big]).await;
+    assert_ne!(too_big.code, 0, "{too_big:?}");
+    assert!(too_big.stderr.contains("at most 200 bytes"), "{too_big:?}");
+    cli.run(&["run", "ep", "--no-wait", "--input", "{}"])
+        .await
+        .ok();
+
+    let _ = child.kill();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+}

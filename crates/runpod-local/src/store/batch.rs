@@ -12,7 +12,6 @@
 //! kept for the result retention. Expired batches are dropped when the endpoint's batches are
 //! next touched.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::client::{millis_to_duration, new_job_id};
-use super::job::Job;
+use super::job::{Job, Jobs};
 use super::timers::TimerKind;
 use super::webhooks::settle;
 use super::{Endpoint, Store};
@@ -78,13 +77,13 @@ struct Counts {
 }
 
 impl Batch {
-    fn counts(&mut self, jobs: &HashMap<String, Job>) -> Counts {
+    fn counts(&mut self, jobs: &Jobs) -> Counts {
         let mut counts = Counts::default();
         if self.finalized_at.is_none() {
             return counts;
         }
         for request in &mut self.requests {
-            let status = match jobs.get(&request.id) {
+            let status = match jobs.get(request.id.as_str()) {
                 Some(job) => {
                     counts.alive += 1;
                     if job.status.is_terminal() {
@@ -118,7 +117,7 @@ impl Batch {
     }
 
     /// The summary, settling a FINALIZED batch whose every request failed as FAILED.
-    fn summary(&mut self, jobs: &HashMap<String, Job>) -> BatchSummary {
+    fn summary(&mut self, jobs: &Jobs) -> BatchSummary {
         let counts = self.counts(jobs);
         let total = count(self.requests.len());
         if self.status == BatchStatus::Finalized
@@ -144,15 +143,18 @@ impl Batch {
         }
     }
 
-    fn is_active(&mut self, jobs: &HashMap<String, Job>) -> bool {
+    fn is_active(&mut self, jobs: &Jobs) -> bool {
         let counts = self.counts(jobs);
         !self.is_done(&counts)
     }
 
-    fn is_expired(&self, jobs: &HashMap<String, Job>, now: Instant) -> bool {
+    fn is_expired(&self, jobs: &Jobs, now: Instant) -> bool {
         match self.expires_at {
             Some(at) => at <= now,
-            None => !self.requests.iter().any(|r| jobs.contains_key(&r.id)),
+            None => !self
+                .requests
+                .iter()
+                .any(|r| jobs.contains_key(r.id.as_str())),
         }
     }
 
@@ -374,12 +376,12 @@ impl Store {
                     continue;
                 };
                 let mut job = new_job(request.id.clone(), draft, config, now);
-                job.batch_id = Some(batch_id.to_owned());
+                job.set_batch_id(batch_id);
                 state
                     .timers
-                    .push(job.ttl_deadline, endpoint, &job.id, TimerKind::Ttl);
+                    .push(job.ttl_deadline, endpoint, job.id.clone(), TimerKind::Ttl);
                 queue.push_back(job.id.clone());
-                jobs.insert(job.id.clone(), job);
+                jobs.insert(job.id.clone(), Box::new(job));
             }
             work_available.notify_waiters();
             let summary = batch.summary(jobs);
@@ -419,7 +421,7 @@ impl Store {
             batch.status = BatchStatus::Cancelled;
             let mut cancelled = 0;
             for request in &batch.requests {
-                if let Some(job) = jobs.get_mut(&request.id)
+                if let Some(job) = jobs.get_mut(request.id.as_str())
                     && job.status == JobStatus::InQueue
                 {
                     job.end(JobStatus::Cancelled, now);
@@ -519,10 +521,10 @@ impl Store {
 
 /// What a batch operation may read of its endpoint besides the batch itself.
 struct EndpointView<'a> {
-    jobs: &'a HashMap<String, Job>,
+    jobs: &'a Jobs,
 }
 
-fn request_view(request: &Request, batch: &Batch, jobs: &HashMap<String, Job>) -> BatchRequest {
+fn request_view(request: &Request, batch: &Batch, jobs: &Jobs) -> BatchRequest {
     if let Some(draft) = &request.draft {
         let status = if batch.status == BatchStatus::Draft {
             BatchRequestStatus::Pending
@@ -536,7 +538,7 @@ fn request_view(request: &Request, batch: &Batch, jobs: &HashMap<String, Job>) -
             ..Default::default()
         };
     }
-    match jobs.get(&request.id) {
+    match jobs.get(request.id.as_str()) {
         Some(job) => {
             let state = job.state();
             BatchRequest {
@@ -577,7 +579,7 @@ fn new_job(id: String, request: JobRequest, config: &Config, now: Instant) -> Jo
     // Batch inputs are not charged against the stored-bytes limit: a batch is bounded by its
     // own limits (5 000 requests, 10 MiB per append).
     Job::new(
-        id,
+        id.into(),
         request,
         Charge::default(),
         false,

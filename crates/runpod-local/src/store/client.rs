@@ -42,7 +42,7 @@ impl Store {
             let ttl = policy
                 .and_then(|p| p.ttl)
                 .map_or(config.default_ttl, millis_to_duration);
-            let id = new_job_id(sync);
+            let id: Arc<str> = new_job_id(sync).into();
             let job = Job::new(
                 id.clone(),
                 request,
@@ -54,10 +54,10 @@ impl Store {
             );
             state
                 .timers
-                .push(job.ttl_deadline, endpoint, &id, TimerKind::Ttl);
+                .push(job.ttl_deadline, endpoint, Arc::clone(&id), TimerKind::Ttl);
             let reply = job.state();
             let ep = state.endpoints.entry(endpoint.to_owned()).or_default();
-            ep.jobs.insert(id.clone(), job);
+            ep.jobs.insert(id.clone(), Box::new(job));
             ep.queue.push_back(id);
             ep.work_available.notify_waiters();
             let first_job = !std::mem::replace(&mut ep.had_jobs, true);
@@ -125,12 +125,12 @@ impl Store {
         let chunks = job.take_unread_chunks();
         let terminal = job.status.is_terminal();
         Some(StreamResponse {
-            id: Some(job.id.clone()),
+            id: Some(job.id.to_string()),
             status: Some(job.status.clone()),
             // Chunks keep an `"output": null` (the Python client indexes it) and unknown keys.
             stream: Some(chunks),
-            output: if terminal { job.output.clone() } else { None },
-            error: job.error.clone(),
+            output: if terminal { job.output() } else { None },
+            error: job.error().cloned(),
             ..Default::default()
         })
     }
@@ -180,7 +180,7 @@ impl Store {
                 )));
             }
             job.retry(now);
-            ep.queue.push_back(job_id.to_owned());
+            ep.queue.push_back(job.id.clone());
             ep.work_available.notify_waiters();
             Ok(job.state())
         })

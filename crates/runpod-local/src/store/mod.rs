@@ -20,7 +20,6 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use self::job::Job;
 use self::timers::Timers;
 use crate::config::Config;
 use crate::limits::Ledger;
@@ -63,8 +62,8 @@ struct State {
 #[derive(Debug, Default)]
 struct Endpoint {
     /// Ids in take order. Cancelled or expired jobs leave stale ids here; takers skip them.
-    queue: VecDeque<String>,
-    jobs: HashMap<String, Job>,
+    queue: VecDeque<Arc<str>>,
+    jobs: job::Jobs,
     workers: HashMap<String, Worker>,
     work_available: Arc<Notify>,
     /// A job was queued here before (the first-job hook has run).

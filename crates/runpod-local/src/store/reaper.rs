@@ -39,7 +39,7 @@ impl State {
     /// Fires every due deadline; returns the next one.
     fn fire_due(&mut self, now: Instant, config: &Config) -> Option<Instant> {
         while let Some(timer) = self.timers.pop_due(now) {
-            let (endpoint, subject) = (timer.endpoint.as_str(), timer.subject.as_str());
+            let (endpoint, subject) = (&*timer.endpoint, &*timer.subject);
             match timer.kind {
                 TimerKind::Heartbeat => self.check_heartbeat(endpoint, subject, now, config),
                 TimerKind::ExecutionTimeout { attempt } => {
@@ -61,13 +61,13 @@ impl State {
         let endpoints = &self.endpoints;
         let before = self.timers.len();
         self.timers.compact(|timer| {
-            let Some(ep) = endpoints.get(&timer.endpoint) else {
+            let Some(ep) = endpoints.get(&*timer.endpoint) else {
                 return false;
             };
             if timer.kind == TimerKind::Heartbeat {
-                return ep.workers.contains_key(&timer.subject);
+                return ep.workers.contains_key(&*timer.subject);
             }
-            let Some(job) = ep.jobs.get(&timer.subject) else {
+            let Some(job) = ep.jobs.get(&*timer.subject) else {
                 return false;
             };
             match timer.kind {
@@ -93,14 +93,14 @@ impl State {
             self.timers.push(
                 now + config.heartbeat_timeout,
                 endpoint,
-                worker,
+                worker.into(),
                 TimerKind::Heartbeat,
             );
             return;
         }
         if due > now {
             self.timers
-                .push(due, endpoint, worker, TimerKind::Heartbeat);
+                .push(due, endpoint, worker.into(), TimerKind::Heartbeat);
             return;
         }
         let Some(gone) = ep.workers.remove(worker) else {
@@ -109,11 +109,11 @@ impl State {
         let mut requeued = 0;
         // Front of the queue, oldest first: these jobs were submitted before anything queued now.
         for id in gone.held.iter().rev() {
-            if let Some(job) = ep.jobs.get_mut(id)
+            if let Some(job) = ep.jobs.get_mut(id.as_str())
                 && job.is_held_by(worker)
             {
                 job.requeue();
-                ep.queue.push_front(id.clone());
+                ep.queue.push_front(job.id.clone());
                 requeued += 1;
             }
         }

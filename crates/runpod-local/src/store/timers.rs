@@ -6,7 +6,8 @@
 //! compacts the heap once it has doubled since the last compaction ([`Timers::needs_compaction`]).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -26,9 +27,10 @@ pub(super) enum TimerKind {
 pub(super) struct Timer {
     pub(super) at: Instant,
     seq: u64,
-    pub(super) endpoint: String,
-    /// A job id, or a worker id for [`TimerKind::Heartbeat`].
-    pub(super) subject: String,
+    /// Shared by every timer of the endpoint (see [`Timers::push`]).
+    pub(super) endpoint: Arc<str>,
+    /// A job id (shared with the job), or a worker id for [`TimerKind::Heartbeat`].
+    pub(super) subject: Arc<str>,
     pub(super) kind: TimerKind,
 }
 
@@ -60,22 +62,32 @@ pub(super) struct Timers {
     earlier: bool,
     /// Heap size at which to drop entries that no longer apply.
     compact_at: usize,
+    /// Endpoint ids, one allocation each for all their timers (endpoints are never removed).
+    endpoints: HashSet<Arc<str>>,
 }
 
 /// Smallest heap worth compacting.
 const MIN_COMPACTION: usize = 1024;
 
 impl Timers {
-    pub(super) fn push(&mut self, at: Instant, endpoint: &str, subject: &str, kind: TimerKind) {
+    pub(super) fn push(&mut self, at: Instant, endpoint: &str, subject: Arc<str>, kind: TimerKind) {
         if self.heap.peek().is_none_or(|Reverse(first)| at < first.at) {
             self.earlier = true;
         }
         self.seq += 1;
+        let endpoint = match self.endpoints.get(endpoint) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = endpoint.into();
+                self.endpoints.insert(Arc::clone(&shared));
+                shared
+            }
+        };
         self.heap.push(Reverse(Timer {
             at,
             seq: self.seq,
-            endpoint: endpoint.to_owned(),
-            subject: subject.to_owned(),
+            endpoint,
+            subject,
             kind,
         }));
     }
@@ -123,19 +135,24 @@ mod tests {
     fn pops_in_deadline_order_and_only_when_due() {
         let now = Instant::now();
         let mut timers = Timers::default();
-        timers.push(now + Duration::from_secs(3), "ep", "c", TimerKind::Ttl);
+        timers.push(
+            now + Duration::from_secs(3),
+            "ep",
+            "c".into(),
+            TimerKind::Ttl,
+        );
         assert!(timers.take_earlier());
         timers.push(
             now + Duration::from_secs(1),
             "ep",
-            "a",
+            "a".into(),
             TimerKind::Retention,
         );
         assert!(timers.take_earlier());
         timers.push(
             now + Duration::from_secs(2),
             "ep",
-            "b",
+            "b".into(),
             TimerKind::Heartbeat,
         );
         assert!(!timers.take_earlier(), "a later deadline needs no wake-up");
@@ -144,7 +161,7 @@ mod tests {
         assert_eq!(timers.next_deadline(), Some(now + Duration::from_secs(1)));
         let later = now + Duration::from_secs(2);
         let due: Vec<_> = std::iter::from_fn(|| timers.pop_due(later))
-            .map(|t| t.subject)
+            .map(|t| t.subject.to_string())
             .collect();
         assert_eq!(due, ["a", "b"]);
         assert_eq!(timers.next_deadline(), Some(now + Duration::from_secs(3)));

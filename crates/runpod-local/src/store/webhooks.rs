@@ -32,12 +32,13 @@ pub(super) fn settle(
     };
     let at = now + retention;
     job.expires_at = Some(at);
-    timers.push(at, endpoint, &job.id, TimerKind::Retention);
-    if let Some(url) = &job.webhook {
+    timers.push(at, endpoint, job.id.clone(), TimerKind::Retention);
+    if let Some(url) = job.webhook() {
         outbox.push(Delivery::new(
-            url.clone(),
+            url.to_owned(),
             &job.state(),
             config.webhook_hosts.clone(),
+            config.webhook_tls.clone(),
         ));
     }
 }

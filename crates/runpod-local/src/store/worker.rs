@@ -1,12 +1,11 @@
 //! Worker operations: job-take, job-stop, job-done, job-stream and heartbeats.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use runpod_types::serverless::{JobResult, JobStatus, StreamChunk, WorkerJob};
 use tokio::time::Instant;
 
-use super::job::Job;
+use super::job::{Job, Jobs};
 use super::timers::TimerKind;
 use super::webhooks::settle;
 use super::{State, Store, Worker};
@@ -79,13 +78,13 @@ impl Store {
             let status = body.status;
             job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
-                job.output = body.output;
+                job.set_output(body.output);
                 job.changed.notify_waiters();
                 return Ok(());
             }
-            job.error = body.error.filter(|e| !e.is_null());
-            job.output = body.output;
-            let end = if job.error.is_some() || status == Some(JobStatus::Failed) {
+            job.set_error(body.error.filter(|e| !e.is_null()));
+            job.set_output(body.output);
+            let end = if job.error().is_some() || status == Some(JobStatus::Failed) {
                 JobStatus::Failed
             } else {
                 JobStatus::Completed
@@ -162,7 +161,7 @@ impl Store {
                     let lost = !reported.contains(&id.as_str())
                         && ep
                             .jobs
-                            .get(id)
+                            .get(id.as_str())
                             .is_some_and(|job| job.is_held_by(worker) && job.started_by(cutoff));
                     if lost {
                         requeued.push(id.clone());
@@ -170,9 +169,9 @@ impl Store {
                     !lost
                 });
                 for id in requeued.iter().rev() {
-                    if let Some(job) = ep.jobs.get_mut(id) {
+                    if let Some(job) = ep.jobs.get_mut(id.as_str()) {
                         job.requeue();
-                        ep.queue.push_front(id.clone());
+                        ep.queue.push_front(job.id.clone());
                     }
                 }
                 if !requeued.is_empty() {
@@ -255,7 +254,7 @@ impl State {
             self.timers.push(
                 now + config.heartbeat_timeout,
                 endpoint,
-                worker,
+                worker.into(),
                 TimerKind::Heartbeat,
             );
         }
@@ -288,7 +287,7 @@ impl State {
             self.timers.push(
                 now + job.execution_timeout,
                 endpoint,
-                &id,
+                std::sync::Arc::clone(&id),
                 TimerKind::ExecutionTimeout {
                     attempt: job.attempt,
                 },
@@ -306,12 +305,8 @@ impl State {
 }
 
 /// The job `worker` runs, or why it may not report on it.
-fn held_job<'a>(
-    jobs: &'a mut HashMap<String, Job>,
-    worker: &str,
-    job_id: &str,
-) -> Result<&'a mut Job, ApiError> {
-    let job = jobs
+fn held_job<'a>(jobs: &'a mut Jobs, worker: &str, job_id: &str) -> Result<&'a mut Job, ApiError> {
+    let job: &mut Job = jobs
         .get_mut(job_id)
         .ok_or_else(|| ApiError::job_not_found(job_id))?;
     if job.is_held_by(worker) {

@@ -153,3 +153,19 @@ async fn the_binary_with_echo_answers_jobs_itself() {
     assert_eq!(answer["status"], "COMPLETED", "{answer}");
     assert_eq!(answer["output"], serde_json::json!({"echo": "me"}));
 }
+
+#[tokio::test]
+async fn the_binary_help_lists_every_server_flag() {
+    // The server flags come from `ServeArgs`, shared with `runpod local serve`.
+    let output = blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_runpod-local"))
+            .arg("--help")
+            // clap wraps help to the terminal, or to COLUMNS when set.
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert!(output.status.success());
+    insta::assert_snapshot!("runpod_local_help", String::from_utf8_lossy(&output.stdout));
+}

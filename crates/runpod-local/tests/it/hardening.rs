@@ -58,14 +58,18 @@ async fn the_binary_refuses_a_network_host_without_a_key_and_says_how_to_set_one
 // ---- webhooks ---------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn webhooks_that_are_not_http_to_an_allowed_host_are_refused_at_run() {
+async fn webhooks_that_are_not_http_or_https_to_an_allowed_host_are_refused_at_run() {
     let h = Harness::with(hold().allow_webhook_hosts(["hooks.internal"])).await;
     for (url, says) in [
         ("file:///etc/passwd", "scheme `file:`"),
         ("ftp://127.0.0.1/x", "scheme `ftp:`"),
-        ("not a url", "not an absolute http:// URL"),
+        ("not a url", "not an absolute http:// or https:// URL"),
         ("http://", "not a valid URL"),
-        ("https://127.0.0.1/hook", "plain http:// only"),
+        ("https://", "not a valid URL"),
+        (
+            "https://example.com/hook",
+            "--allow-webhook-host example.com",
+        ),
         (
             "http://example.com/hook",
             "--allow-webhook-host example.com",
@@ -86,7 +90,7 @@ async fn webhooks_that_are_not_http_to_an_allowed_host_are_refused_at_run() {
     // Loopback and the allowed host are accepted.
     h.run_request(json!({"input": 1, "webhook": "http://127.0.0.1:9/hook"}))
         .await;
-    h.run_request(json!({"input": 1, "webhook": "http://hooks.internal:8080/hook"}))
+    h.run_request(json!({"input": 1, "webhook": "https://hooks.internal:8443/hook"}))
         .await;
     assert_eq!(h.health().await["jobs"]["inQueue"], 2);
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use runpod_local::Server;
+use runpod_local::{Limits, Server};
 use serde_json::{Value, json};
 
 use crate::support::{EP, Harness};
@@ -130,4 +130,41 @@ async fn a_retried_job_comes_back_to_the_handler() {
         (&json!("COMPLETED"), &json!({"try": "again"}))
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn inline_results_count_against_the_stored_bytes_limit() {
+    let h = Harness::with(
+        Server::builder()
+            .limits(Limits::default().stored_bytes(300))
+            .result_retention(Duration::from_millis(300))
+            .inline_handler(|input: Value| async move {
+                let n = input["n"].as_u64().unwrap_or(0);
+                Ok(json!("x".repeat(usize::try_from(n).unwrap_or(0))))
+            }),
+    )
+    .await;
+    // A ~20-byte input whose ~210-byte result is kept with the job.
+    let big = h.run(json!({"n": 200})).await;
+    assert_eq!(until_ended(&h, &big).await["status"], "COMPLETED");
+    // Inputs alone (~20 + ~110 bytes) would fit in 300; with the kept result they do not.
+    let (status, body) = h
+        .post(&format!("/v2/{EP}/run"), json!({"input": "y".repeat(100)}))
+        .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    // A result that does not fit fails its job with the limit's message.
+    let too_big = h.run(json!({"n": 150})).await;
+    let body = until_ended(&h, &too_big).await;
+    assert_eq!(body["status"], "FAILED", "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("not kept") && error.contains("at most 300 bytes"),
+        "{error}"
+    );
+    // Once the results expire their bytes are given back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, body) = h
+        .post(&format!("/v2/{EP}/run"), json!({"input": "y".repeat(100)}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

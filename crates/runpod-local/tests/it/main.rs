@@ -18,4 +18,5 @@ mod server_api;
 mod stream;
 mod support;
 mod webhooks;
+mod webhooks_tls;
 mod worker_api;
