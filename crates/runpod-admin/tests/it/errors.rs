@@ -37,6 +37,11 @@ async fn create_error(status: u16, body: serde_json::Value, headers: &[(&str, &s
     err
 }
 
+/// [`create_error`] for an RFC 9457 problem with this status, title and detail.
+async fn problem_error(status: u16, title: &str, detail: &str) -> Error {
+    create_error(status, problem(status, title, detail), &[]).await
+}
+
 #[tokio::test]
 async fn validation_422_is_never_retried_and_keeps_each_violation() {
     let server = MockServer::start_async().await;
@@ -72,14 +77,10 @@ async fn validation_422_is_never_retried_and_keeps_each_violation() {
 
 #[tokio::test]
 async fn bad_request_400_no_capacity_is_classified() {
-    let err = create_error(
+    let err = problem_error(
         400,
-        problem(
-            400,
-            "Bad Request",
-            "There are no longer any instances available with the requested specifications.",
-        ),
-        &[],
+        "Bad Request",
+        "There are no longer any instances available with the requested specifications.",
     )
     .await;
     assert!(is_no_capacity(&err));
@@ -89,14 +90,10 @@ async fn bad_request_400_no_capacity_is_classified() {
 
 #[tokio::test]
 async fn bad_request_400_rule_violation_is_not_no_capacity() {
-    let err = create_error(
+    let err = problem_error(
         400,
-        problem(
-            400,
-            "Bad Request",
-            "allowedCudaVersions and minCudaVersion are mutually exclusive",
-        ),
-        &[],
+        "Bad Request",
+        "allowedCudaVersions and minCudaVersion are mutually exclusive",
     )
     .await;
     assert!(!is_no_capacity(&err));
@@ -106,12 +103,7 @@ async fn bad_request_400_rule_violation_is_not_no_capacity() {
 
 #[tokio::test]
 async fn payment_required_402_stops() {
-    let err = create_error(
-        402,
-        problem(402, "Payment Required", "insufficient balance"),
-        &[],
-    )
-    .await;
+    let err = problem_error(402, "Payment Required", "insufficient balance").await;
     assert!(is_insufficient_balance(&err));
     assert!(!is_no_capacity(&err));
     assert_eq!(create_advice(&err), CreateAdvice::Stop);
@@ -119,26 +111,21 @@ async fn payment_required_402_stops() {
 
 #[tokio::test]
 async fn unauthorized_401() {
-    let err = create_error(
-        401,
-        problem(401, "Unauthorized", "missing bearer token"),
-        &[],
-    )
-    .await;
+    let err = problem_error(401, "Unauthorized", "missing bearer token").await;
     assert!(err.is_unauthorized());
     assert_eq!(create_advice(&err), CreateAdvice::GiveUp);
 }
 
 #[tokio::test]
 async fn forbidden_403_skips_the_candidate() {
-    let err = create_error(403, problem(403, "Forbidden", "access denied"), &[]).await;
+    let err = problem_error(403, "Forbidden", "access denied").await;
     assert!(err.is_forbidden());
     assert_eq!(create_advice(&err), CreateAdvice::NextCandidate);
 }
 
 #[tokio::test]
 async fn not_found_404() {
-    let err = create_error(404, problem(404, "Not Found", "template not found"), &[]).await;
+    let err = problem_error(404, "Not Found", "template not found").await;
     assert!(err.is_not_found());
     assert_eq!(
         err.api_error().unwrap().detail.as_deref(),

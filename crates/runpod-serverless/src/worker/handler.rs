@@ -128,46 +128,58 @@ where
     E: fmt::Display + Send + 'static,
 {
     fn into_runner(self) -> Runner {
-        Runner(Arc::new(AsyncRunner {
-            f: self,
-            _m: PhantomData::<Types<I, O, E>>,
+        Runner::decoding(false, move |input: I, ctx| {
+            let fut = self(Job::new(input, ctx));
+            async move {
+                match fut.await {
+                    Ok(o) => match serde_json::to_value(o) {
+                        Ok(v) => Outcome::Output(v),
+                        Err(e) => Outcome::Failed(serialize_failure(&e)),
+                    },
+                    Err(e) => Outcome::Failed(handler_failure(&e)),
+                }
+            }
+            .boxed()
+        })
+    }
+}
+
+/// The one runner behind every handler: decodes the job's input into `I` (a job whose input
+/// does not fit fails before the handler runs), then hands it to `run`.
+struct Decoding<I, G> {
+    is_stream: bool,
+    run: G,
+    _input: PhantomData<fn() -> I>,
+}
+
+impl Runner {
+    fn decoding<I, G>(is_stream: bool, run: G) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        G: Fn(I, JobContext) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
+    {
+        Runner(Arc::new(Decoding {
+            is_stream,
+            run,
+            _input: PhantomData,
         }))
     }
 }
 
-struct AsyncRunner<F, M> {
-    f: F,
-    _m: PhantomData<M>,
-}
-
-impl<F, Fut, I, O, E> Run for AsyncRunner<F, Types<I, O, E>>
+impl<I, G> Run for Decoding<I, G>
 where
-    F: Fn(Job<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
     I: DeserializeOwned + Send + 'static,
-    O: Serialize + Send + 'static,
-    E: fmt::Display + Send + 'static,
+    G: Fn(I, JobContext) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
 {
     fn is_stream(&self) -> bool {
-        false
+        self.is_stream
     }
 
     fn run(&self, ctx: JobContext) -> BoxFuture<'static, Outcome> {
-        let input = match decode_input::<I>(&ctx) {
-            Ok(i) => i,
-            Err(f) => return futures_util::future::ready(Outcome::Failed(f)).boxed(),
-        };
-        let fut = (self.f)(Job::new(input, ctx));
-        async move {
-            match fut.await {
-                Ok(o) => match serde_json::to_value(o) {
-                    Ok(v) => Outcome::Output(v),
-                    Err(e) => Outcome::Failed(serialize_failure(&e)),
-                },
-                Err(e) => Outcome::Failed(handler_failure(&e)),
-            }
+        match decode_input::<I>(&ctx) {
+            Ok(input) => (self.run)(input, ctx),
+            Err(f) => futures_util::future::ready(Outcome::Failed(f)).boxed(),
         }
-        .boxed()
     }
 }
 
@@ -231,71 +243,42 @@ where
     E: fmt::Display + Send + 'static,
 {
     fn into_runner(self) -> Runner {
-        Runner(Arc::new(StreamRunner {
-            f: self.f,
-            aggregate: self.aggregate,
-            _m: PhantomData::<Types<I, O, E>>,
-        }))
-    }
-}
-
-struct StreamRunner<F, M> {
-    f: F,
-    aggregate: bool,
-    _m: PhantomData<M>,
-}
-
-impl<F, S, I, O, E> Run for StreamRunner<F, Types<I, O, E>>
-where
-    F: Fn(Job<I>) -> S + Send + Sync + 'static,
-    S: Stream<Item = Result<O, E>> + Send + 'static,
-    I: DeserializeOwned + Send + 'static,
-    O: Serialize + Send + 'static,
-    E: fmt::Display + Send + 'static,
-{
-    fn is_stream(&self) -> bool {
-        true
-    }
-
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Outcome> {
-        let input = match decode_input::<I>(&ctx) {
-            Ok(i) => i,
-            Err(f) => return futures_util::future::ready(Outcome::Failed(f)).boxed(),
-        };
-        let stream = (self.f)(Job::new(input, ctx.clone()));
-        let aggregate = self.aggregate;
-        async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut all = Vec::new();
-            let mut sent = 0usize;
-            while let Some(item) = stream.next().await {
-                let item = match item {
-                    Ok(o) => o,
-                    Err(e) => return Outcome::Failed(handler_failure(&e)),
-                };
-                // Serialized once, straight into the chunk body; as a `Value` too only when
-                // the final output aggregates the chunks.
-                let body = if aggregate {
-                    serde_json::to_value(item).and_then(|value| {
-                        let body = super::report::chunk_body(&value);
-                        all.push(value);
-                        body
-                    })
-                } else {
-                    super::report::chunk_body(&item)
-                };
-                let body = match body {
-                    Ok(body) => body,
-                    Err(e) => return Outcome::Failed(serialize_failure(&e)),
-                };
-                if ctx.inner.post(PostKind::Chunk, body).await {
-                    sent += 1;
+        let Self { f, aggregate } = self;
+        Runner::decoding(true, move |input: I, ctx: JobContext| {
+            let stream = f(Job::new(input, ctx.clone()));
+            async move {
+                let mut stream = std::pin::pin!(stream);
+                let mut all = Vec::new();
+                let mut sent = 0usize;
+                while let Some(item) = stream.next().await {
+                    let item = match item {
+                        Ok(o) => o,
+                        Err(e) => return Outcome::Failed(handler_failure(&e)),
+                    };
+                    // Serialized once, straight into the chunk body; as a `Value` too only when
+                    // the final output aggregates the chunks.
+                    let body = if aggregate {
+                        serde_json::to_value(item).and_then(|value| {
+                            let body = super::report::chunk_body(&value);
+                            all.push(value);
+                            body
+                        })
+                    } else {
+                        super::report::chunk_body(&item)
+                    };
+                    let body = match body {
+                        Ok(body) => body,
+                        Err(e) => return Outcome::Failed(serialize_failure(&e)),
+                    };
+                    if ctx.inner.post(PostKind::Chunk, body).await {
+                        sent += 1;
+                    }
                 }
+                tracing::debug!(chunks = sent, "stream finished");
+                Outcome::Output(Value::Array(all))
             }
-            tracing::debug!(chunks = sent, "stream finished");
-            Outcome::Output(Value::Array(all))
-        }
-        .boxed()
+            .boxed()
+        })
     }
 }
 

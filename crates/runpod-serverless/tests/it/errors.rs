@@ -6,7 +6,7 @@ use httpmock::MockServer;
 use runpod_serverless::PollPolicy;
 use serde_json::json;
 
-use crate::support::{EP, calls_at_least, client, job, path};
+use crate::support::{EP, answers_status, calls_at_least, client, job, path};
 
 #[tokio::test]
 async fn unauthorized_is_typed_and_not_retried() {
@@ -110,12 +110,7 @@ async fn run_answering_5xx_is_never_sent_twice() {
 #[tokio::test]
 async fn status_answering_5xx_is_retried() {
     let server = MockServer::start_async().await;
-    let failing = server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("status/j"));
-            then.status(503);
-        })
-        .await;
+    let failing = answers_status(&server, "GET", "status/j", 503).await;
     let err = client(&server)
         .endpoint(EP)
         .job("j")
@@ -131,12 +126,7 @@ async fn status_answering_5xx_is_retried() {
 #[tokio::test]
 async fn a_wait_rides_out_a_short_outage() {
     let server = MockServer::start_async().await;
-    let failing = server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("status/j"));
-            then.status(503);
-        })
-        .await;
+    let failing = answers_status(&server, "GET", "status/j", 503).await;
     // Generous error budget: the test decides when the outage ends.
     let policy = PollPolicy::fixed(Duration::from_millis(2)).with_max_consecutive_errors(1_000);
     let job = client(&server)
@@ -161,12 +151,7 @@ async fn a_wait_rides_out_a_short_outage() {
 #[tokio::test]
 async fn a_wait_gives_up_after_the_policy_allows() {
     let server = MockServer::start_async().await;
-    let failing = server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("status/j"));
-            then.status(500);
-        })
-        .await;
+    let failing = answers_status(&server, "GET", "status/j", 500).await;
     let job = client(&server).endpoint(EP).job("j").with_poll_policy(
         PollPolicy::fixed(Duration::from_millis(1)).with_max_consecutive_errors(2),
     );

@@ -183,34 +183,24 @@ async fn a_post_that_reached_a_worker_is_not_sent_again() {
 #[tokio::test]
 async fn strict_failures_are_typed() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.path(lb_path("/timeout"));
-            then.status(400)
-                .json_body(json!({"error": "worker_timeout"}));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.path(lb_path("/problem"));
-            then.status(400).json_body(json!({
-                "status": 400, "title": "Bad Request", "detail": "timed out waiting for worker"
-            }));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.path(lb_path("/gone"));
-            then.status(404)
-                .json_body(json!({"error": "affinity_worker_gone"}));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.path(lb_path("/plain-404"));
-            then.status(404).json_body(json!({"error": "no such user"}));
-        })
-        .await;
+    let answers = [
+        ("/timeout", 400, json!({"error": "worker_timeout"})),
+        (
+            "/problem",
+            400,
+            json!({"status": 400, "title": "Bad Request", "detail": "timed out waiting for worker"}),
+        ),
+        ("/gone", 404, json!({"error": "affinity_worker_gone"})),
+        ("/plain-404", 404, json!({"error": "no such user"})),
+    ];
+    for (path, status, body) in answers {
+        server
+            .mock_async(|when, then| {
+                when.path(lb_path(path));
+                then.status(status).json_body(body);
+            })
+            .await;
+    }
     let lb = lb(&server);
     let strict = Affinity::strict("w");
     let send = |path: &'static str| lb.post(path).affinity(strict.clone()).send();

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use runpod_serverless::{Config, Endpoint, JobStatus, PollPolicy, ServerlessClient};
-use runpod_transport::{ApiKey, Auth, HttpClient, Method};
+use runpod_serverless::{Config, Endpoint, JobHandle, JobStatus, PollPolicy, ServerlessClient};
+use runpod_transport::{ApiKey, Auth, Error, HttpClient, Method};
 use runpod_types::serverless::WorkerJob;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -19,6 +19,15 @@ async fn local_server(execution_timeout: Option<Duration>) -> runpod_local::Runn
         builder = builder.default_execution_timeout(timeout);
     }
     builder.bind("127.0.0.1:0").await.unwrap()
+}
+
+/// The error that ends the job's chunk stream (the stream must end with one).
+async fn last_chunk_error(job: &JobHandle) -> Error {
+    let mut items = crate::support::collect_ending(job.chunks()).await;
+    items
+        .pop()
+        .expect("no item")
+        .expect_err("the stream ended without an error")
 }
 
 fn client_for(server: &runpod_local::RunningServer) -> ServerlessClient {
@@ -229,15 +238,7 @@ async fn queue_operations(idle: &Endpoint) {
         Some(JobStatus::Cancelled)
     );
     assert!(job.wait().await.unwrap_err().is_job_cancelled());
-    let items = crate::support::collect_ending(job.chunks()).await;
-    assert!(
-        items
-            .last()
-            .unwrap()
-            .as_ref()
-            .unwrap_err()
-            .is_job_cancelled()
-    );
+    assert!(last_chunk_error(&job).await.is_job_cancelled());
 
     for _ in 0..3 {
         idle.run(json!({})).await.unwrap();
@@ -264,15 +265,7 @@ async fn a_job_past_its_execution_timeout_ends_waits_and_streams() {
         .await
         .unwrap_err();
     assert!(err.is_job_timed_out() && !err.is_timeout(), "{err:?}");
-    let items = crate::support::collect_ending(job.chunks()).await;
-    assert!(
-        items
-            .last()
-            .unwrap()
-            .as_ref()
-            .unwrap_err()
-            .is_job_timed_out()
-    );
+    assert!(last_chunk_error(&job).await.is_job_timed_out());
 
     worker.abort();
     server.shutdown().await;

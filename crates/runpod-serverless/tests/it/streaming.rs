@@ -7,7 +7,7 @@ use httpmock::{Mock, MockServer};
 use runpod_serverless::PollPolicy;
 use serde_json::{Value, json};
 
-use crate::support::{EP, client, collect_ending, path};
+use crate::support::{EP, answers_status, client, collect_ending, path};
 
 async fn stream_answers(server: &MockServer, body: Value) -> Mock<'_> {
     server
@@ -137,12 +137,7 @@ async fn failed_after_chunks_yields_them_then_the_error() {
     );
     ending.delete_async().await;
     // The drain poll finds the results gone; the stream still ends with the job's failure.
-    server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("stream/j"));
-            then.status(404);
-        })
-        .await;
+    answers_status(&server, "GET", "stream/j", 404).await;
     let err = stream.next().await.unwrap().unwrap_err();
     assert!(err.is_job_failed(), "{err:?}");
     assert_eq!(err.job_error(), Some(&json!("oom")));
@@ -153,12 +148,7 @@ async fn failed_after_chunks_yields_them_then_the_error() {
 async fn a_request_error_ends_the_stream_with_it() {
     let server = MockServer::start_async().await;
     stream_answers(&server, json!({"status": "IN_PROGRESS"})).await;
-    server
-        .mock_async(|when, then| {
-            when.method("GET").path(path("stream/other"));
-            then.status(404);
-        })
-        .await;
+    answers_status(&server, "GET", "stream/other", 404).await;
     let items = collect_ending(client(&server).endpoint(EP).job("other").chunks()).await;
     assert_eq!(items.len(), 1);
     let err = items.into_iter().next().unwrap().unwrap_err();

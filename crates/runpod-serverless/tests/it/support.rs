@@ -58,6 +58,21 @@ pub(crate) fn path(rest: &str) -> String {
     format!("/v2/{EP}/{rest}")
 }
 
+/// `method /v2/{EP}/{rest}` answers `status` with no body.
+pub(crate) async fn answers_status<'a>(
+    server: &'a MockServer,
+    method: &str,
+    rest: &str,
+    status: u16,
+) -> Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(method).path(path(rest));
+            then.status(status);
+        })
+        .await
+}
+
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {

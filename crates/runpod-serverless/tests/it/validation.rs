@@ -2,21 +2,26 @@
 
 use std::time::Duration;
 
-use httpmock::MockServer;
+use httpmock::{Mock, MockServer};
 use runpod_serverless::ExecutionPolicy;
 use serde_json::json;
 
 use crate::support::{EP, client, job, path};
 
-#[tokio::test]
-async fn out_of_range_policies_never_reach_the_server() {
-    let server = MockServer::start_async().await;
-    let any = server
+/// Every request is answered as a queued job `j`: a test counts what reached the server.
+async fn queues_anything(server: &MockServer) -> Mock<'_> {
+    server
         .mock_async(|when, then| {
             when.any_request();
             then.status(200).json_body(job("j", "IN_QUEUE"));
         })
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn out_of_range_policies_never_reach_the_server() {
+    let server = MockServer::start_async().await;
+    let any = queues_anything(&server).await;
     let endpoint = client(&server).endpoint(EP);
     let s = Duration::from_secs;
     let day = s(24 * 3600);
@@ -83,12 +88,7 @@ async fn out_of_range_policies_never_reach_the_server() {
 #[tokio::test]
 async fn an_input_that_is_not_json_is_rejected_before_sending() {
     let server = MockServer::start_async().await;
-    let any = server
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(200).json_body(job("j", "IN_QUEUE"));
-        })
-        .await;
+    let any = queues_anything(&server).await;
     let mut not_json = std::collections::HashMap::new();
     not_json.insert(vec![1u8], "byte-vector keys have no JSON form");
     let err = client(&server)
