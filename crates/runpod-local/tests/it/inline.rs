@@ -137,7 +137,8 @@ async fn inline_results_count_against_the_stored_bytes_limit() {
     let h = Harness::with(
         Server::builder()
             .limits(Limits::default().stored_bytes(300))
-            .result_retention(Duration::from_millis(300))
+            // Long enough that the first result is still kept while the next jobs run.
+            .result_retention(Duration::from_secs(2))
             .inline_handler(|input: Value| async move {
                 let n = input["n"].as_u64().unwrap_or(0);
                 Ok(json!("x".repeat(usize::try_from(n).unwrap_or(0))))
@@ -162,9 +163,19 @@ async fn inline_results_count_against_the_stored_bytes_limit() {
         "{error}"
     );
     // Once the results expire their bytes are given back.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let (status, body) = h
-        .post(&format!("/v2/{EP}/run"), json!({"input": "y".repeat(100)}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = h
+            .post(&format!("/v2/{EP}/run"), json!({"input": "y".repeat(100)}))
+            .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bytes never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
