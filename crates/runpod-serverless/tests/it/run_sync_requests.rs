@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use httpmock::MockServer;
-use runpod_serverless::{Config, PollPolicy, RateLimits, ServerlessClient};
+use runpod_serverless::{Config, PollPolicy, RateLimits, Route, RouteLimit, ServerlessClient};
 use serde_json::{Value, json};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -97,6 +97,13 @@ async fn local(work: Duration) -> runpod_local::RunningServer {
 }
 
 fn local_client(server: &runpod_local::RunningServer) -> ServerlessClient {
+    local_client_limited(server, RateLimits::disabled())
+}
+
+fn local_client_limited(
+    server: &runpod_local::RunningServer,
+    limits: RateLimits,
+) -> ServerlessClient {
     let config = Config::builder()
         .with_api_key(KEY)
         .with_serverless_base_url(server.serverless_base_url())
@@ -105,7 +112,7 @@ fn local_client(server: &runpod_local::RunningServer) -> ServerlessClient {
     ServerlessClient::builder()
         .with_config(config)
         .with_poll_policy(PollPolicy::default())
-        .with_rate_limits(RateLimits::disabled())
+        .with_rate_limits(limits)
         .build()
         .unwrap()
 }
@@ -202,4 +209,77 @@ async fn after_the_hold_the_wait_long_polls_status_sync_not_status() {
     long_poll.assert_calls_async(1).await;
     polled.assert_calls_async(0).await;
     assert_eq!(sent.routes(), ["POST runsync", "GET status-sync/sync-7"]);
+}
+
+/// Waits (10 s at most) until the server runs `jobs` jobs.
+async fn running(endpoint: &runpod_serverless::Endpoint, jobs: i64) {
+    let waiting = async {
+        loop {
+            let health = endpoint.health().await.unwrap();
+            if health.jobs.and_then(|j| j.in_progress) == Some(jobs) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .unwrap_or_else(|_| panic!("the server never ran {jobs} jobs"));
+}
+
+#[tokio::test]
+async fn with_every_runsync_slot_held_a_job_goes_in_through_run_at_once() {
+    // Handlers hold their jobs until the gate opens.
+    let (gate, opened) = tokio::sync::watch::channel(false);
+    let server = runpod_local::Server::builder()
+        .api_key(KEY)
+        .inline_handler(move |input: Value| {
+            let mut opened = opened.clone();
+            async move {
+                let _ = opened.wait_for(|open| *open).await;
+                Ok::<_, String>(input)
+            }
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    // One `/runsync` at a time (Runpod's is 400).
+    let limits = RateLimits::disabled().with_limit(
+        Route::RunSync,
+        Some(RouteLimit::new(1_000, Duration::from_secs(1)).with_max_concurrent(1)),
+    );
+    let endpoint = local_client_limited(&server, limits).endpoint(LOCAL_EP);
+    let (sent, _guard) = record();
+
+    let first = tokio::spawn({
+        let endpoint = endpoint.clone();
+        async move { endpoint.run_sync(json!("held")).await }
+    });
+    // The first job is in the server's hands (its /runsync holds the only slot).
+    running(&endpoint, 1).await;
+    let second = tokio::spawn({
+        let endpoint = endpoint.clone();
+        async move { endpoint.run_sync(json!("second")).send().await }
+    });
+    // The second job is queued (taken, in fact) while the first still holds its slot; a
+    // second `/runsync` would still be waiting for it in the client.
+    running(&endpoint, 2).await;
+    gate.send_replace(true);
+
+    assert_eq!(first.await.unwrap().unwrap(), json!("held"));
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.output, Some(json!("second")));
+    let routes: Vec<String> = sent
+        .routes()
+        .into_iter()
+        .filter(|r| r != "GET health")
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "POST runsync".to_owned(),
+            "POST run".to_owned(),
+            format!("GET status-sync/{}", second.id)
+        ]
+    );
 }
