@@ -1,7 +1,8 @@
 // `runpod-bench wait`'s JS row: the official JS SDK (runpod-sdk 1.1.2 from npm, found through
 // NODE_PATH). Every job is submitted at once with `endpoint.run`, then waited for as the SDK's
 // own runSync does after /runsync: `statusSync` (GET /status-sync/{id}?wait=) until the job
-// ends. Requests are counted by wrapping the global fetch (the SDK's xior calls it); the
+// ends. With `--runsync`, every job goes through the SDK's `runSync` instead (POST
+// /runsync?wait=, then the same statusSync loop while the job has not ended). Requests are counted by wrapping the global fetch (the SDK's xior calls it); the
 // completion-to-caller latency is the wall clock now minus the handler's `done_at_us` stamp.
 // Prints one JSON line with the fields of the Rust child.
 
@@ -27,6 +28,7 @@ const { values: args } = parseArgs({
     endpoint: { type: "string" },
     "api-key": { type: "string" },
     jobs: { type: "string" },
+    runsync: { type: "boolean", default: false },
   },
 });
 
@@ -38,6 +40,12 @@ const endpoint = runpodSdk(args["api-key"], { baseUrl: `${args["base-url"]}/v2` 
 );
 
 async function one(i) {
+  if (args.runsync) {
+    // The SDK's default timeout (90 s), which is also its runsync hold.
+    const job = await endpoint.runSync({ input: { i } });
+    if (job.status !== "COMPLETED") throw new Error(`job ended ${job.status}`);
+    return nowUs() - job.output.done_at_us;
+  }
   const queued = await endpoint.run({ input: { i } }, 60000);
   let job = queued;
   while (!TERMINAL.has(job.status)) {

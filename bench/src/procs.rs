@@ -194,10 +194,15 @@ impl ServerProc {
         runpod_limits: bool,
     ) -> Result<Self> {
         let (hold, retention) = (Duration::from_secs(1), Duration::from_secs(1_800));
+        // A client with N jobs in flight can hold more than N connections for a moment: a
+        // task's next request may start before its last connection is back in the pool. At
+        // runpod-local's default cap (1 024) the 1 024-in-flight rows then met its by-hand 503
+        // on new connections, which measured the cap, not waiting.
+        let connections = ["--connections", "8192"];
         let extra: &[&str] = if runpod_limits {
-            &["--stamp", "--runpod-limits"]
+            &["--stamp", "--runpod-limits", connections[0], connections[1]]
         } else {
-            &["--stamp"]
+            &["--stamp", connections[0], connections[1]]
         };
         Self::start_with(api_key, hold, retention, Some(work), extra).await
     }

@@ -39,6 +39,9 @@ pub(crate) struct Args {
     /// Answer 429 beyond Runpod's documented per-endpoint rate limits.
     #[arg(long)]
     runpod_limits: bool,
+    /// Connections the server accepts at once (runpod-local's default is 1 024).
+    #[arg(long, conflicts_with = "no_limits")]
+    connections: Option<usize>,
     /// Raise every runpod-local limit out of reach (the checks still run), to compare with the
     /// default limits.
     #[arg(long)]
@@ -60,6 +63,9 @@ pub(crate) async fn run(args: Args) -> Result<()> {
                 .connections(tokio::sync::Semaphore::MAX_PERMITS)
                 .read_timeout(Duration::from_secs(24 * 60 * 60)),
         );
+    }
+    if let Some(connections) = args.connections {
+        builder = builder.limits(runpod_local::Limits::default().connections(connections));
     }
     if args.runpod_limits {
         builder = builder.faults(runpod_local::FaultConfig::new().runpod_limits(true));

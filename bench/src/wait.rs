@@ -25,6 +25,9 @@ use crate::report::{Table, say};
 const API_KEY: &str = "bench-wait-key";
 const ENDPOINT: &str = "bench-wait";
 
+/// Every client row, in table order.
+const CLIENTS: [&str; 6] = ["auto", "auto-run", "poll", "python", "js", "js-runsync"];
+
 /// Flags of `bench wait`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,8 +37,10 @@ pub(crate) struct Args {
     /// Jobs in flight (all submitted at once), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64, 1_024])]
     in_flight: Vec<u64>,
-    /// Clients to run: any of `auto`, `poll`, `python`, `js`.
-    #[arg(long, value_delimiter = ',', default_values_t = ["auto".to_owned(), "poll".to_owned(), "python".to_owned(), "js".to_owned()])]
+    /// Clients to run: any of `auto` (ours, `run_sync`), `auto-run` (ours, `run` + `.await`),
+    /// `poll` (ours, `run` + `.await`, polling), `python`, `js` (`run` + `statusSync`),
+    /// `js-runsync` (`runSync`).
+    #[arg(long, value_delimiter = ',', default_values_t = CLIENTS.map(str::to_owned))]
     clients: Vec<String>,
     /// The Python interpreter with runpod==1.12.0 (default: $RUNPOD_PYTHON, then .venv).
     #[arg(long)]
@@ -64,6 +69,10 @@ pub(crate) struct ChildArgs {
     /// `auto` or `poll`.
     #[arg(long)]
     strategy: String,
+    /// `run-sync`: `endpoint.run_sync(input).await` (`/runsync?wait=`, then long polls if the
+    /// hold runs out); `run`: `endpoint.run(input).await?.await` (`/run`, then the wait).
+    #[arg(long, default_value = "run-sync")]
+    entry: String,
     /// Apply Runpod's documented limits in the client (the default applies them to
     /// api.runpod.ai only).
     #[arg(long)]
@@ -115,9 +124,15 @@ pub(crate) fn stamped_handler(
     }
 }
 
-/// `wait-sdk`: our client, `endpoint.run(input).await?.await?` for every job at once.
+/// `wait-sdk`: our client, every job at once, through `endpoint.run_sync(input).await` (the
+/// call that runs a job and hands back its output) or `endpoint.run(input).await?.await`.
 pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
     let requests = RequestCounter::install();
+    let run_sync = match a.entry.as_str() {
+        "run-sync" => true,
+        "run" => false,
+        other => return Err(format!("unknown entry `{other}`").into()),
+    };
     let strategy = match a.strategy.as_str() {
         "poll" => WaitStrategy::Poll,
         _ => WaitStrategy::Auto,
@@ -139,7 +154,12 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
     for i in 0..a.jobs {
         let endpoint = endpoint.clone();
         tasks.spawn(async move {
-            let output: Value = endpoint.run(json!({ "i": i })).await?.await?;
+            let input = json!({ "i": i });
+            let output: Value = if run_sync {
+                endpoint.run_sync(input).await?
+            } else {
+                endpoint.run(input).await?.await?
+            };
             latency_of(&output).ok_or_else(|| {
                 runpod_serverless::Error::invalid_input(format!("unstamped output {output}"))
             })
@@ -188,11 +208,16 @@ fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
 
 fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result<Option<Command>> {
     Ok(match which {
-        "auto" | "poll" => {
+        "auto" | "auto-run" | "poll" => {
+            let (strategy, entry) = match which {
+                "auto" => ("auto", "run-sync"),
+                "auto-run" => ("auto", "run"),
+                _ => ("poll", "run"),
+            };
             let mut cmd = Command::new(this_exe()?);
             cmd.arg("wait-sdk")
-                .args(["--base-url", base_url, "--strategy", which])
-                .args(["--jobs", &jobs.to_string()]);
+                .args(["--base-url", base_url, "--strategy", strategy])
+                .args(["--entry", entry, "--jobs", &jobs.to_string()]);
             Some(cmd)
         }
         "python" => python(args.python.as_deref()).map(|py| {
@@ -209,7 +234,7 @@ fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result
                 .args(["--jobs", &jobs.to_string()]);
             cmd
         }),
-        "js" => {
+        "js" | "js-runsync" => {
             let dir = args
                 .js_sdk_dir
                 .clone()
@@ -228,6 +253,9 @@ fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result
                             API_KEY,
                         ])
                         .args(["--jobs", &jobs.to_string()]);
+                    if which == "js-runsync" {
+                        cmd.arg("--runsync");
+                    }
                     cmd
                 })
         }
@@ -237,16 +265,18 @@ fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result
 
 fn label(which: &str) -> &'static str {
     match which {
-        "auto" => "ours (auto: long poll)",
-        "poll" => "ours (poll)",
-        "python" => "runpod 1.12.0 (Python)",
-        "js" => "runpod-sdk 1.1.2 (JS)",
+        "auto" => "ours (auto): run_sync",
+        "auto-run" => "ours (auto): run + await",
+        "poll" => "ours (poll): run + await",
+        "python" => "runpod 1.12.0 (Python): run + output",
+        "js" => "runpod-sdk 1.1.2 (JS): run + statusSync",
+        "js-runsync" => "runpod-sdk 1.1.2 (JS): runSync",
         _ => "?",
     }
 }
 
-/// `--scale N`: N one-second jobs in flight from one process, under Runpod's limits on both
-/// sides.
+/// `--scale N`: N one-second jobs in flight from one process (`run_sync`, as the `auto` row),
+/// under Runpod's limits on both sides.
 async fn scale(jobs: u64, args: &Args) -> Result<()> {
     let server = ServerProc::start_stamped(API_KEY, Duration::from_secs(1), true).await?;
     let mut cmd = Command::new(this_exe()?);
@@ -260,7 +290,7 @@ async fn scale(jobs: u64, args: &Args) -> Result<()> {
     #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     let per_job = r.requests.map(|n| n as f64 / jobs.max(1) as f64);
     say(format!(
-        "{jobs} one-second jobs in flight, Runpod's limits enforced by the server (429 beyond \
+        "{jobs} one-second jobs in flight through `run_sync`, Runpod's limits enforced by the server (429 beyond \
          them) and applied by the client: {ok}/{jobs} outputs returned, {errors} errors \
          ({limited} of them 429s), {per_job} requests per job, completion-to-caller p50 {p50} ms",
         ok = r.ok,
@@ -345,6 +375,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         }
     }
     say(table.render());
-    say("Indicative: one machine, loopback; CPU is the client process's user + system time.");
+    say(
+        "Indicative: one machine, loopback; CPU is the client process's user + system time. \
+         Each row names the calls it makes: `run_sync` (ours) and `runSync` (JS) submit with \
+         /runsync?wait= and long-poll /status-sync only if the hold runs out; `run + …` submit \
+         with /run and then wait.",
+    );
     Ok(())
 }

@@ -98,6 +98,11 @@ impl EndpointShared {
         self.limiter.as_ref()
     }
 
+    /// Whether the rate limiter has every in-flight slot of `route` in use now.
+    pub(crate) fn is_full(&self, route: Route) -> bool {
+        self.limiter.as_ref().is_some_and(|l| l.is_full(route))
+    }
+
     /// `{serverless base}/{escaped endpoint id}`, for showing (an id that cannot be one path
     /// segment is shown as given; requests made with it report why).
     pub(crate) fn base_url(&self) -> String {

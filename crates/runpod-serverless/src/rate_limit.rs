@@ -198,6 +198,16 @@ impl EndpointLimiter {
         Self { gates }
     }
 
+    /// Whether every in-flight slot of `route` is taken now, so that a request on it would
+    /// queue in the client (`run_sync` then submits through `/run` instead).
+    pub(crate) fn is_full(&self, route: Route) -> bool {
+        self.gates
+            .get(route.index())
+            .and_then(Option::as_ref)
+            .and_then(|gate| gate.in_flight.as_ref())
+            .is_some_and(|slots| slots.available_permits() == 0)
+    }
+
     /// Waits until a request on `route` may start; keep the permit while it is in flight.
     pub(crate) async fn acquire(&self, route: Route) -> Permit {
         let Some(gate) = self.gates.get(route.index()).and_then(Option::as_ref) else {

@@ -159,9 +159,10 @@ pub(crate) fn validate_policy(policy: &ExecutionPolicy) -> Result<()> {
 pub(crate) enum Submit {
     /// `POST /runsync?wait=`, the server holding the request this long.
     Hold(Duration),
-    /// `POST /run`, then `/status` polls: the caller's deadline is too short for a hold that
-    /// ends (and whose answer arrives) before it, and a `/runsync` cut off by the deadline would
-    /// leave a running job whose id nobody knows.
+    /// `POST /run`, then the wait: the caller's deadline is too short for a hold that ends
+    /// (and whose answer arrives) before it, and a `/runsync` cut off by the deadline would
+    /// leave a running job whose id nobody knows; or every `/runsync` slot of the rate limiter
+    /// is held.
     Queue,
 }
 
@@ -353,8 +354,10 @@ impl RunSyncRequest {
     ///
     /// The hold always ends a second before the caller's [`timeout`](Self::timeout), so that
     /// the server's answer (with the job id) arrives in time; a timeout under 2 s leaves no room
-    /// for the 1 s minimum hold, and the job is then queued through `/run` and watched through
-    /// `/status` instead.
+    /// for the 1 s minimum hold, and the job is then queued through `/run` and waited for
+    /// like a handle instead. So is a job sent while the endpoint's rate limiter has every
+    /// `/runsync` slot in use (Runpod allows 400 at once), so that it is queued at once rather
+    /// than held in the client.
     pub fn hold(mut self, hold: Duration) -> Self {
         self.hold = Some(hold);
         self
@@ -399,8 +402,17 @@ impl RunSyncRequest {
         let body = self.opts.encode(self.input)?;
         let started = Instant::now();
         let deadline = self.timeout.map(|t| started + t);
-        let submit = submission(self.hold, self.timeout);
         let shared = Arc::clone(self.endpoint.shared());
+        let submit = match submission(self.hold, self.timeout) {
+            // Every `/runsync` slot of the limiter is held (Runpod allows 400 at once): a hold
+            // would wait in the client with the job not even queued, so the job goes in
+            // through `/run` now and is waited for on long polls.
+            Submit::Hold(_) if shared.is_full(Route::RunSync) => {
+                tracing::debug!(endpoint_id = %shared.id, "every /runsync slot is held; submitting through /run");
+                Submit::Queue
+            }
+            submit => submit,
+        };
         let span = tracing::info_span!(
             "runpod.serverless.run_sync",
             endpoint_id = %shared.id,

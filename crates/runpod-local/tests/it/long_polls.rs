@@ -48,6 +48,41 @@ async fn a_long_poll_answers_the_moment_its_job_ends() {
     assert_eq!(stream_at, end);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_held_runsync_answers_the_moment_its_job_ends() {
+    let h = Harness::start().await;
+    let started = Instant::now();
+    let end = Duration::from_millis(2_003);
+    let client = async {
+        let answer = h
+            .post(
+                &format!("/v2/{EP}/runsync?wait=300000"),
+                json!({"input": 5}),
+            )
+            .await;
+        (answer, started.elapsed())
+    };
+    let worker = async {
+        let job = loop {
+            if let Some(job) = h.take("w").await {
+                break job;
+            }
+        };
+        tokio::time::sleep_until(started + end).await;
+        h.done("w", job["id"].as_str().unwrap(), json!({"output": "ok"}))
+            .await
+    };
+    let (((code, job), answered_at), _) = tokio::join!(client, worker);
+
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        (job["status"].clone(), job["output"].clone()),
+        (json!("COMPLETED"), json!("ok"))
+    );
+    // At the job's end to the millisecond, not at a timer's tick nor at the hold's end.
+    assert_eq!(answered_at, end);
+}
+
 #[tokio::test]
 async fn thousands_of_long_polls_are_held_and_all_woken() {
     const JOBS: usize = 2_000;

@@ -14,6 +14,7 @@ mod openai;
 mod path_ids;
 mod rate_limits;
 mod routes;
+mod run_sync_requests;
 mod short_timeouts;
 mod streaming;
 mod support;
