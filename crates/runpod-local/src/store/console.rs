@@ -122,7 +122,12 @@ pub(crate) struct Drained {
 pub(crate) struct Trace {
     /// Unique and increasing per store: microseconds since the store started, bumped on ties.
     created_us: u64,
-    /// Progress updates (`job-done` with `IN_PROGRESS`), rare, so boxed.
+    /// Progress updates (`job-done` with `IN_PROGRESS`), rare, so boxed: 8 bytes per job
+    /// instead of the 32 of a `VecDeque`.
+    #[allow(
+        clippy::box_collection,
+        reason = "one pointer per job; most jobs have none"
+    )]
     progress: Option<Box<VecDeque<(u64, Value)>>>,
 }
 
