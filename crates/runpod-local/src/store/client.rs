@@ -53,7 +53,7 @@ impl Store {
                 now,
             );
             job.trace = state.console.trace(now);
-            state.console.job(endpoint, &job, now);
+            state.console.job(endpoint, &mut job, now);
             state
                 .timers
                 .push(job.ttl_deadline, endpoint, &id, TimerKind::Ttl);
@@ -205,7 +205,7 @@ impl Store {
                     && let Some(job) = ep.jobs.remove(&id)
                 {
                     job.changed.notify_waiters();
-                    state.console.gone(endpoint, &id, now);
+                    state.console.gone(endpoint, &job, now);
                     removed += 1;
                 }
             }

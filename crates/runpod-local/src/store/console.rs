@@ -41,7 +41,8 @@ pub(crate) struct Console {
     listeners: usize,
     pending: Vec<JobChange>,
     overflowed: bool,
-    samples: HashMap<String, Samples>,
+    /// Per endpoint: jobs by state, kept as jobs change, and the latest ends.
+    endpoints: HashMap<String, EndpointStats>,
     clock: WallClock,
     last_created_us: u64,
     webhooks: Arc<Mutex<VecDeque<WebhookAttempt>>>,
@@ -53,7 +54,7 @@ impl Default for Console {
             listeners: 0,
             pending: Vec::new(),
             overflowed: false,
-            samples: HashMap::new(),
+            endpoints: HashMap::new(),
             clock: WallClock::new(),
             last_created_us: 0,
             webhooks: Arc::default(),
@@ -120,8 +121,11 @@ pub(crate) struct Drained {
 /// The history of one job that only the console reads.
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
-    /// Unique and increasing per store: microseconds since the store started, bumped on ties.
-    created_us: u64,
+    /// Low 56 bits: the creation stamp, unique and increasing per store (microseconds since the
+    /// store started, bumped on ties). High 8 bits: the state the job is counted under in its
+    /// endpoint's counts (see [`state_code`]; 0 = not counted yet). Packed to keep a job's
+    /// trace at 16 bytes.
+    stamp: u64,
     /// Progress updates (`job-done` with `IN_PROGRESS`), rare, so boxed: 8 bytes per job
     /// instead of the 32 of a `VecDeque`.
     #[allow(
@@ -131,10 +135,37 @@ pub(crate) struct Trace {
     progress: Option<Box<VecDeque<(u64, Value)>>>,
 }
 
+/// What the overview shows of an endpoint without walking its jobs.
+#[derive(Debug, Default)]
+struct EndpointStats {
+    /// Jobs by [`state_code`].
+    counts: [u64; STATES],
+    samples: Samples,
+}
+
 /// The ends of an endpoint's latest jobs.
 #[derive(Debug, Default)]
 struct Samples {
     ends: VecDeque<Sample>,
+}
+
+const STATE_BITS: u32 = 56;
+const STAMP_MASK: u64 = (1 << STATE_BITS) - 1;
+const STATES: usize = 8;
+
+/// A job state as a small number for the counts: 1 = IN_QUEUE, 2 = IN_PROGRESS (or RUNNING),
+/// 3 = COMPLETED, 4 = FAILED, 5 = CANCELLED, 6 = TIMED_OUT, 7 = a state this version does
+/// not know.
+fn state_code(status: &JobStatus) -> u8 {
+    match status {
+        JobStatus::InQueue => 1,
+        JobStatus::InProgress | JobStatus::Running => 2,
+        JobStatus::Completed => 3,
+        JobStatus::Failed => 4,
+        JobStatus::Cancelled => 5,
+        JobStatus::TimedOut => 6,
+        _ => 7,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,19 +188,31 @@ pub(crate) struct WebhookAttempt {
 
 impl Console {
     /// Records that `job` changed (queued, taken, ended, requeued, a progress update or a
-    /// stream chunk); when it ended, samples its timings as well.
-    pub(super) fn job(&mut self, endpoint: &str, job: &Job, now: Instant) {
-        if job.status.is_terminal() {
-            let (delay_ms, execution_ms) = job.timings();
-            let ends = &mut self.samples.entry_ref(endpoint).ends;
-            if ends.len() == SAMPLES_MAX {
-                ends.pop_front();
+    /// stream chunk): its endpoint's counts follow its state, and when it ended, its timings
+    /// are sampled.
+    pub(super) fn job(&mut self, endpoint: &str, job: &mut Job, now: Instant) {
+        let code = state_code(&job.status);
+        let counted = job.trace.counted();
+        if code != counted {
+            let stats = self.endpoints.entry_ref(endpoint);
+            if counted != 0 {
+                let slot = &mut stats.counts[usize::from(counted)];
+                *slot = slot.saturating_sub(1);
             }
-            ends.push_back(Sample {
-                at: now,
-                delay_ms,
-                execution_ms,
-            });
+            stats.counts[usize::from(code)] += 1;
+            job.trace.set_counted(code);
+            if job.status.is_terminal() {
+                let (delay_ms, execution_ms) = job.timings();
+                let ends = &mut stats.samples.ends;
+                if ends.len() == SAMPLES_MAX {
+                    ends.pop_front();
+                }
+                ends.push_back(Sample {
+                    at: now,
+                    delay_ms,
+                    execution_ms,
+                });
+            }
         }
         if self.listeners == 0 {
             return;
@@ -184,13 +227,19 @@ impl Console {
         self.push(change);
     }
 
-    /// Records that a job left the store.
-    pub(super) fn gone(&mut self, endpoint: &str, job_id: &str, now: Instant) {
+    /// Records that `job` left the store.
+    pub(super) fn gone(&mut self, endpoint: &str, job: &Job, now: Instant) {
+        let counted = usize::from(job.trace.counted());
+        if counted != 0
+            && let Some(stats) = self.endpoints.get_mut(endpoint)
+        {
+            stats.counts[counted] = stats.counts[counted].saturating_sub(1);
+        }
         if self.listeners == 0 {
             return;
         }
         let change = JobChange {
-            id: job_id.to_owned(),
+            id: job.id.clone(),
             endpoint: endpoint.to_owned(),
             state: None,
             worker: None,
@@ -209,10 +258,10 @@ impl Console {
 
     /// A new job's trace, stamped with its creation time.
     pub(super) fn trace(&mut self, now: Instant) -> Trace {
-        let created_us = self.clock.micros(now).max(self.last_created_us + 1);
+        let created_us = self.clock.micros(now).max(self.last_created_us + 1) & STAMP_MASK;
         self.last_created_us = created_us;
         Trace {
-            created_us,
+            stamp: created_us,
             progress: None,
         }
     }
@@ -243,13 +292,13 @@ impl Console {
 
 /// `HashMap::entry` without allocating a key when it is present.
 trait EntryRef {
-    fn entry_ref(&mut self, key: &str) -> &mut Samples;
+    fn entry_ref(&mut self, key: &str) -> &mut EndpointStats;
 }
 
-impl EntryRef for HashMap<String, Samples> {
-    fn entry_ref(&mut self, key: &str) -> &mut Samples {
+impl EntryRef for HashMap<String, EndpointStats> {
+    fn entry_ref(&mut self, key: &str) -> &mut EndpointStats {
         if !self.contains_key(key) {
-            self.insert(key.to_owned(), Samples::default());
+            self.insert(key.to_owned(), EndpointStats::default());
         }
         self.get_mut(key)
             .unwrap_or_else(|| unreachable!("inserted above"))
@@ -257,6 +306,18 @@ impl EntryRef for HashMap<String, Samples> {
 }
 
 impl Trace {
+    fn created_us(&self) -> u64 {
+        self.stamp & STAMP_MASK
+    }
+
+    fn counted(&self) -> u8 {
+        u8::try_from(self.stamp >> STATE_BITS).unwrap_or(0)
+    }
+
+    fn set_counted(&mut self, code: u8) {
+        self.stamp = (u64::from(code) << STATE_BITS) | self.created_us();
+    }
+
     /// Records a progress update, keeping the newest [`PROGRESS_MAX`].
     pub(super) fn progress(&mut self, console: &Console, now: Instant, output: Option<&Value>) {
         let list = self.progress.get_or_insert_with(Box::default);
@@ -410,21 +471,18 @@ impl Store {
                 .endpoints
                 .iter()
                 .map(|(id, ep)| {
-                    let mut queue = QueueCounts::default();
-                    for job in ep.jobs.values() {
-                        match job.status {
-                            JobStatus::InQueue => queue.IN_QUEUE += 1,
-                            JobStatus::InProgress | JobStatus::Running => queue.IN_PROGRESS += 1,
-                            JobStatus::Completed => queue.COMPLETED += 1,
-                            JobStatus::Failed => queue.FAILED += 1,
-                            JobStatus::Cancelled => queue.CANCELLED += 1,
-                            JobStatus::TimedOut => queue.TIMED_OUT += 1,
-                            _ => {}
-                        }
-                    }
-                    let samples = state.console.samples.get(id);
+                    let stats = state.console.endpoints.get(id);
+                    let counts = stats.map(|s| s.counts).unwrap_or_default();
+                    let queue = QueueCounts {
+                        IN_QUEUE: counts[1],
+                        IN_PROGRESS: counts[2],
+                        COMPLETED: counts[3],
+                        FAILED: counts[4],
+                        CANCELLED: counts[5],
+                        TIMED_OUT: counts[6],
+                    };
                     let (jobs_per_second, delay_ms, execution_ms) =
-                        samples.map(|s| s.summary(now)).unwrap_or_default();
+                        stats.map(|s| s.samples.summary(now)).unwrap_or_default();
                     let mut workers: Vec<WorkerView> = ep
                         .workers
                         .iter()
@@ -483,7 +541,7 @@ impl Store {
                 }
                 total += 1;
                 let candidate = Newest {
-                    created_us: job.trace.created_us,
+                    created_us: job.trace.created_us(),
                     endpoint,
                     job,
                 };
@@ -603,7 +661,7 @@ fn summary(endpoint: &str, job: &Job, clock: WallClock) -> JobSummary {
         endpoint: endpoint.to_owned(),
         state: job.status.as_str().to_owned(),
         worker: job.worker_id.clone(),
-        created_ms: clock.anchor_ms + job.trace.created_us / 1_000,
+        created_ms: clock.anchor_ms + job.trace.created_us() / 1_000,
         delay_ms,
         execution_ms,
         retries: job.retries,
@@ -732,7 +790,79 @@ mod tests {
         assert!(store.console_drain().changes.is_empty());
         // Both ends were sampled (one while nobody listened).
         let state = store.lock();
-        assert_eq!(state.console.samples["ep"].ends.len(), 2);
+        assert_eq!(state.console.endpoints["ep"].samples.ends.len(), 2);
+    }
+
+    /// The counts kept as jobs change, against a walk over every job.
+    fn assert_counts_match(store: &Store) {
+        let state = store.lock();
+        for (id, ep) in &state.endpoints {
+            let mut walked = [0u64; STATES];
+            for job in ep.jobs.values() {
+                walked[usize::from(state_code(&job.status))] += 1;
+            }
+            let kept = state.console.endpoints.get(id).map(|s| s.counts);
+            assert_eq!(kept.unwrap_or_default()[1..], walked[1..], "endpoint {id}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_counts_follow_every_path_a_job_takes() {
+        let config = Arc::new(Config {
+            result_retention: std::time::Duration::from_millis(1),
+            ..Config::default()
+        });
+        let store = Arc::new(Store::new(config.clone(), CancellationToken::new()));
+        let ids: Vec<String> = (0..8).map(|_| submit(&store)).collect();
+        assert_counts_match(&store);
+        store.with_state(|state, now| state.take_jobs("ep", "w", 5, now, &config));
+        assert_counts_match(&store);
+        let done = |id: &str, body: JobResult| {
+            store
+                .report("ep", "w", id, body, Charge::default())
+                .unwrap();
+        };
+        done(
+            &ids[0],
+            JobResult {
+                output: Some(json!(1)),
+                ..Default::default()
+            },
+        );
+        done(
+            &ids[1],
+            JobResult {
+                error: Some(json!("boom")),
+                ..Default::default()
+            },
+        );
+        done(
+            &ids[2],
+            JobResult {
+                status: Some(JobStatus::InProgress),
+                output: Some(json!("half")),
+                ..Default::default()
+            },
+        );
+        store.cancel("ep", &ids[3]);
+        store.cancel("ep", &ids[5]);
+        store.cancel("ep", &ids[5]);
+        assert_counts_match(&store);
+        store.retry("ep", &ids[1]).unwrap();
+        assert_counts_match(&store);
+        // The worker's heartbeat leaves out a job it was handed long enough ago: requeued.
+        store.ping("ep", "w", &[ids[2].as_str()], false);
+        assert_eq!(store.purge("ep"), 3);
+        assert_counts_match(&store);
+        // An hour on: results expire, the silent worker is lost (its jobs requeued), and the
+        // requeued jobs' ttl is still far.
+        tokio::spawn(store.clone().run_reaper());
+        tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+        assert_counts_match(&store);
+        store.with_state(|state, now| state.take_jobs("ep", "w2", 8, now, &config));
+        // Past the execution timeout of the jobs just taken.
+        tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+        assert_counts_match(&store);
     }
 
     #[tokio::test]
@@ -743,7 +873,14 @@ mod tests {
             let mut state = store.lock();
             let now = Instant::now();
             for i in 0..=PENDING_MAX {
-                state.console.gone("ep", &i.to_string(), now);
+                let at_ms = state.console.clock.epoch_ms(now);
+                state.console.push(JobChange {
+                    id: i.to_string(),
+                    endpoint: "ep".to_owned(),
+                    state: None,
+                    worker: None,
+                    at_ms,
+                });
             }
         }
         let drained = store.console_drain();
@@ -756,7 +893,7 @@ mod tests {
     async fn creation_stamps_are_unique_and_increasing() {
         let mut console = Console::default();
         let now = Instant::now();
-        let stamps: Vec<u64> = (0..5).map(|_| console.trace(now).created_us).collect();
+        let stamps: Vec<u64> = (0..5).map(|_| console.trace(now).created_us()).collect();
         assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
     }
 

@@ -13,9 +13,9 @@ pub(crate) struct Console;
 pub(crate) struct Trace;
 
 impl Console {
-    pub(super) fn job(&mut self, _endpoint: &str, _job: &Job, _now: Instant) {}
+    pub(super) fn job(&mut self, _endpoint: &str, _job: &mut Job, _now: Instant) {}
 
-    pub(super) fn gone(&mut self, _endpoint: &str, _job_id: &str, _now: Instant) {}
+    pub(super) fn gone(&mut self, _endpoint: &str, _job: &Job, _now: Instant) {}
 
     pub(super) fn trace(&mut self, _now: Instant) -> Trace {
         Trace

@@ -179,7 +179,7 @@ impl State {
             signal_stop(&mut ep.workers, worker, job_id);
         }
         job.changed.notify_waiters();
-        self.console.gone(endpoint, job_id, now);
+        self.console.gone(endpoint, &job, now);
         tracing::info!(endpoint, job = job_id, "job expired (ttl)");
     }
 
@@ -192,7 +192,7 @@ impl State {
         });
         if expired && let Some(job) = ep.jobs.remove(job_id) {
             job.changed.notify_waiters();
-            self.console.gone(endpoint, job_id, now);
+            self.console.gone(endpoint, &job, now);
         }
     }
 }
