@@ -70,6 +70,7 @@ pub(super) async fn flush_loop(console: Console) {
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_overview = Instant::now();
     let mut dirty = false;
+    let mut spare = Vec::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -79,16 +80,17 @@ pub(super) async fn flush_loop(console: Console) {
         if feed.sender.receiver_count() == 0 {
             continue;
         }
-        let drained = console.store.console_drain();
+        let drained = console.store.console_drain(std::mem::take(&mut spare));
         if drained.overflowed {
             let _ = feed.sender.send(resync());
         }
         if !drained.changes.is_empty() {
             dirty = true;
-            for event in jobs_events(drained.changes) {
+            for event in jobs_events(&drained.changes) {
                 let _ = feed.sender.send(event);
             }
         }
+        spare = drained.changes;
         dirty |= feed.overview_changed.swap(false, Ordering::Relaxed);
         let since = last_overview.elapsed();
         if (dirty && since >= OVERVIEW_EVERY) || since >= OVERVIEW_AT_LEAST {
@@ -100,14 +102,14 @@ pub(super) async fn flush_loop(console: Console) {
 }
 
 /// The latest change of each job, in the order of those latest changes, as `jobs` events.
-fn jobs_events(changes: Vec<JobChange>) -> Vec<Bytes> {
+fn jobs_events(changes: &[JobChange]) -> Vec<Bytes> {
     // Job ids are the server's own uuids, so a fast unkeyed hash is safe here.
     let mut seen: HashSet<(&str, &str), BuildHasherDefault<FxHasher>> =
         HashSet::with_capacity_and_hasher(changes.len(), BuildHasherDefault::default());
     let mut latest: Vec<&JobChange> = changes
         .iter()
         .rev()
-        .filter(|change| seen.insert((change.id.as_str(), change.endpoint.as_str())))
+        .filter(|change| seen.insert((change.id.as_str(), &*change.endpoint)))
         .collect();
     latest.reverse();
     latest
@@ -237,7 +239,7 @@ mod tests {
     fn change(id: &str, state: JobStatus, at_ms: u64) -> JobChange {
         JobChange {
             id: id.to_owned(),
-            endpoint: "ep".to_owned(),
+            endpoint: "ep".into(),
             state: Some(state),
             worker: None,
             at_ms,
@@ -246,7 +248,7 @@ mod tests {
 
     #[test]
     fn changes_coalesce_to_the_latest_per_job_in_order_of_it() {
-        let events = jobs_events(vec![
+        let events = jobs_events(&[
             change("a", JobStatus::InQueue, 1),
             change("b", JobStatus::InQueue, 2),
             change("a", JobStatus::InProgress, 3),
@@ -271,9 +273,9 @@ mod tests {
 
     #[test]
     fn large_flushes_split_into_bounded_events() {
-        let changes = (0..1_250)
+        let changes: Vec<JobChange> = (0..1_250)
             .map(|i| change(&i.to_string(), JobStatus::InQueue, i))
             .collect();
-        assert_eq!(jobs_events(changes).len(), 3);
+        assert_eq!(jobs_events(&changes).len(), 3);
     }
 }

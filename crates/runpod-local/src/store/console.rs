@@ -95,12 +95,18 @@ impl WallClock {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct JobChange {
     pub(crate) id: String,
-    pub(crate) endpoint: String,
+    /// Shared with the endpoint's stats, so a change costs no copy of it.
+    #[serde(serialize_with = "shared_str")]
+    pub(crate) endpoint: Arc<str>,
     /// The job's status; `GONE` once it left the store (purged, expired).
     #[serde(serialize_with = "state_or_gone")]
     pub(crate) state: Option<JobStatus>,
     pub(crate) worker: Option<String>,
     pub(crate) at_ms: u64,
+}
+
+fn shared_str<S: serde::Serializer>(value: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value)
 }
 
 fn state_or_gone<S: serde::Serializer>(
@@ -136,8 +142,10 @@ pub(crate) struct Trace {
 }
 
 /// What the overview shows of an endpoint without walking its jobs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct EndpointStats {
+    /// The endpoint id, shared with the changes recorded for it.
+    name: Arc<str>,
     /// Jobs by [`state_code`].
     counts: [u64; STATES],
     samples: Samples,
@@ -193,8 +201,12 @@ impl Console {
     pub(super) fn job(&mut self, endpoint: &str, job: &mut Job, now: Instant) {
         let code = state_code(&job.status);
         let counted = job.trace.counted();
+        let listening = self.listeners > 0;
+        if code == counted && !listening {
+            return;
+        }
+        let stats = self.endpoints.entry_ref(endpoint);
         if code != counted {
-            let stats = self.endpoints.entry_ref(endpoint);
             if counted != 0 {
                 let slot = &mut stats.counts[usize::from(counted)];
                 *slot = slot.saturating_sub(1);
@@ -214,12 +226,12 @@ impl Console {
                 });
             }
         }
-        if self.listeners == 0 {
+        if !listening {
             return;
         }
         let change = JobChange {
             id: job.id.clone(),
-            endpoint: endpoint.to_owned(),
+            endpoint: Arc::clone(&stats.name),
             state: Some(job.status.clone()),
             worker: job.worker_id.clone(),
             at_ms: self.clock.epoch_ms(now),
@@ -240,7 +252,7 @@ impl Console {
         }
         let change = JobChange {
             id: job.id.clone(),
-            endpoint: endpoint.to_owned(),
+            endpoint: Arc::clone(&self.endpoints.entry_ref(endpoint).name),
             state: None,
             worker: None,
             at_ms: self.clock.epoch_ms(now),
@@ -298,7 +310,12 @@ trait EntryRef {
 impl EntryRef for HashMap<String, EndpointStats> {
     fn entry_ref(&mut self, key: &str) -> &mut EndpointStats {
         if !self.contains_key(key) {
-            self.insert(key.to_owned(), EndpointStats::default());
+            let stats = EndpointStats {
+                name: Arc::from(key),
+                counts: [0; STATES],
+                samples: Samples::default(),
+            };
+            self.insert(key.to_owned(), stats);
         }
         self.get_mut(key)
             .unwrap_or_else(|| unreachable!("inserted above"))
@@ -452,12 +469,14 @@ impl Store {
         }
     }
 
-    /// The changes recorded since the last call.
-    pub(crate) fn console_drain(&self) -> Drained {
+    /// The changes recorded since the last call. `spare` (emptied) takes their place, so
+    /// that a busy feed reuses two buffers instead of growing a new one every flush.
+    pub(crate) fn console_drain(&self, mut spare: Vec<JobChange>) -> Drained {
+        spare.clear();
         let mut state = self.lock();
         let console = &mut state.console;
         Drained {
-            changes: std::mem::take(&mut console.pending),
+            changes: std::mem::replace(&mut console.pending, spare),
             overflowed: std::mem::take(&mut console.overflowed),
         }
     }
@@ -757,7 +776,7 @@ mod tests {
     async fn changes_are_kept_only_while_a_feed_listens_but_timings_always() {
         let store = store();
         let quiet = submit(&store);
-        assert!(store.console_drain().changes.is_empty());
+        assert!(store.console_drain(Vec::new()).changes.is_empty());
         store.console_listen(true);
         let heard = submit(&store);
         store.with_state(|state, now| state.take_jobs("ep", "w", 2, now, &Config::default()));
@@ -768,7 +787,7 @@ mod tests {
         store
             .report("ep", "w", &quiet, body, Charge::default())
             .unwrap();
-        let drained = store.console_drain();
+        let drained = store.console_drain(Vec::new());
         assert!(!drained.overflowed);
         let seen: Vec<(&str, Option<&str>)> = drained
             .changes
@@ -784,10 +803,13 @@ mod tests {
                 (quiet.as_str(), Some("COMPLETED")),
             ]
         );
-        assert!(store.console_drain().changes.is_empty(), "drained once");
+        assert!(
+            store.console_drain(Vec::new()).changes.is_empty(),
+            "drained once"
+        );
         store.console_listen(false);
         store.cancel("ep", &heard);
-        assert!(store.console_drain().changes.is_empty());
+        assert!(store.console_drain(Vec::new()).changes.is_empty());
         // Both ends were sampled (one while nobody listened).
         let state = store.lock();
         assert_eq!(state.console.endpoints["ep"].samples.ends.len(), 2);
@@ -876,17 +898,17 @@ mod tests {
                 let at_ms = state.console.clock.epoch_ms(now);
                 state.console.push(JobChange {
                     id: i.to_string(),
-                    endpoint: "ep".to_owned(),
+                    endpoint: Arc::from("ep"),
                     state: None,
                     worker: None,
                     at_ms,
                 });
             }
         }
-        let drained = store.console_drain();
+        let drained = store.console_drain(Vec::new());
         assert!(drained.overflowed);
         assert_eq!(drained.changes.len(), 1);
-        assert!(!store.console_drain().overflowed);
+        assert!(!store.console_drain(Vec::new()).overflowed);
     }
 
     #[tokio::test]
