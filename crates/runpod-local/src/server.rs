@@ -288,9 +288,13 @@ impl ServerBuilder {
         if let Some(key) = &api_key {
             rest = rest.api_key(key.clone());
         }
+        #[cfg(feature = "console")]
+        let console = crate::console::router(store.clone(), gateway.clone(), faults.clone());
         let app = routes::router(store)
             .merge(crate::rest_v2::router(rest))
             .merge(crate::lb::router(gateway.clone()));
+        #[cfg(feature = "console")]
+        let app = app.merge(console);
         let task = tokio::spawn(accept_loop(listener, app, faults, limits, shutdown.clone()));
         tracing::info!(%addr, "runpod-local listening");
         for endpoint_id in gateway.endpoint_ids() {
@@ -367,7 +371,8 @@ impl RunningServer {
 
     /// What the `runpod-local` binary prints on start: `listening on http://HOST:PORT`, then
     /// `export` lines (POSIX-shell quoted) with the environment a worker serving `endpoint_id`
-    /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients. Ends with a newline.
+    /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients, then `#` comment lines (load-balancing
+    /// endpoints, and the console's address with the `console` feature). Ends with a newline.
     pub fn announcement(&self, endpoint_id: &str, worker_id: &str) -> String {
         let mut text = format!("listening on {}\n", self.base_url());
         let client_env = (
@@ -394,6 +399,8 @@ impl RunningServer {
                 self.lb_url(&endpoint_id)
             ));
         }
+        #[cfg(feature = "console")]
+        text.push_str(&format!("# console: {}/\n", self.base_url()));
         text
     }
 
@@ -534,7 +541,7 @@ async fn serve_connection(
             if let Some(faults) = faults
                 && let Some(route) = route_of_path(request.uri().path())
             {
-                let admitted = match (&faults.limits, route) {
+                let admitted = match (faults.limits(), route) {
                     (Some(limits), Target::Route(route)) => {
                         match limits.admit(route, request.uri().path()) {
                             Ok(admitted) => admitted,

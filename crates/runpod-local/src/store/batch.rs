@@ -377,6 +377,8 @@ impl Store {
                 };
                 let mut job = new_job(request.id.clone(), draft, config, now);
                 job.set_batch_id(batch_id);
+                job.trace = state.console.trace(now);
+                state.console.job(endpoint, &mut job, now);
                 state
                     .timers
                     .push(job.ttl_deadline, endpoint, job.id.clone(), TimerKind::Ttl);
@@ -433,6 +435,7 @@ impl Store {
                         now,
                         config,
                     );
+                    state.console.job(endpoint, job, now);
                     cancelled += 1;
                 }
             }

@@ -50,6 +50,9 @@ pub(super) struct Job {
     input_charge: Charge,
     pub(super) output_charge: Charge,
     extra: Option<Box<Extra>>,
+    /// What only the console reads (creation time, counted state, progress history); empty
+    /// without the `console` feature.
+    pub(super) trace: super::console::Trace,
 }
 
 /// What few jobs have. A field that only some jobs carry belongs here.
@@ -128,6 +131,7 @@ impl Job {
             input_charge,
             output_charge: Charge::default(),
             extra: (!extra.is_empty()).then(|| Box::new(extra)),
+            trace: Default::default(),
         }
     }
 
@@ -275,6 +279,25 @@ impl Job {
         let unread = extra.chunks[extra.read_cursor..].to_vec();
         extra.read_cursor = extra.chunks.len();
         unread
+    }
+}
+
+/// Read access for the console's job detail.
+#[cfg_attr(not(feature = "console"), allow(dead_code))]
+impl Job {
+    /// The job's input, parsed from its stored text.
+    pub(super) fn input(&self) -> Value {
+        from_raw(&self.input)
+    }
+
+    /// `delayTime` and `executionTime` in milliseconds, once known.
+    pub(super) fn timings(&self) -> (Option<i64>, Option<i64>) {
+        (self.delay_time(), self.execution_time)
+    }
+
+    /// Every stream chunk of the current run, read or not.
+    pub(super) fn chunks(&self) -> &[StreamChunk] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.chunks)
     }
 }
 

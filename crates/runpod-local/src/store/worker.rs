@@ -78,7 +78,9 @@ impl Store {
             let status = body.status;
             job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
+                job.trace.progress(&state.console, now, body.output.as_ref());
                 job.set_output(body.output);
+                state.console.job(endpoint, job, now);
                 job.changed.notify_waiters();
                 return Ok(());
             }
@@ -98,6 +100,7 @@ impl Store {
                 now,
                 config,
             );
+            state.console.job(endpoint, job, now);
             if let Some(w) = ep.workers.get_mut(worker) {
                 w.held.retain(|held| held != job_id);
             }
@@ -124,7 +127,9 @@ impl Store {
                 .endpoints
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
-            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(chunk, charge);
+            let job = held_job(&mut ep.jobs, worker, job_id)?;
+            job.push_chunk(chunk, charge);
+            state.console.job(endpoint, job, now);
             Ok(())
         })
     }
@@ -171,6 +176,7 @@ impl Store {
                 for id in requeued.iter().rev() {
                     if let Some(job) = ep.jobs.get_mut(id.as_str()) {
                         job.requeue();
+                        state.console.job(endpoint, job, now);
                         ep.queue.push_front(job.id.clone());
                     }
                 }
@@ -284,6 +290,7 @@ impl State {
                 continue;
             }
             job.start(worker, now);
+            self.console.job(endpoint, job, now);
             self.timers.push(
                 now + job.execution_timeout,
                 endpoint,

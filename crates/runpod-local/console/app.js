@@ -1,0 +1,3 @@
+// Placeholder: the console page replaces this file.
+"use strict";
+document.getElementById("status").textContent = "console";
