@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 /// A route of the local endpoint, named in `--fault` rules by its path segment (`run`,
@@ -152,6 +152,19 @@ pub struct FaultConfig {
     all_routes: RouteFaults,
     routes: BTreeMap<Target, RouteFaults>,
     runpod_limits: bool,
+    /// Every setting in the order it was made, so that the server can replay them with some
+    /// `--fault` rules switched off (the console's fault toggles).
+    steps: Vec<Step>,
+}
+
+/// One setting of a [`FaultConfig`], as made.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    AllRoutes(RouteFaults),
+    Route(Target, RouteFaults),
+    RunpodLimits(bool),
+    /// A rule in the command-line syntax, as written.
+    Rule(String),
 }
 
 impl FaultConfig {
@@ -171,6 +184,7 @@ impl FaultConfig {
     #[must_use]
     pub fn all_routes(mut self, faults: RouteFaults) -> Self {
         self.all_routes = faults;
+        self.steps.push(Step::AllRoutes(faults));
         self
     }
 
@@ -178,6 +192,7 @@ impl FaultConfig {
     #[must_use]
     pub fn route(mut self, route: Route, faults: RouteFaults) -> Self {
         self.routes.insert(Target::Route(route), faults);
+        self.steps.push(Step::Route(Target::Route(route), faults));
         self
     }
 
@@ -185,6 +200,7 @@ impl FaultConfig {
     #[must_use]
     pub fn load_balancer(mut self, faults: RouteFaults) -> Self {
         self.routes.insert(Target::Lb, faults);
+        self.steps.push(Step::Route(Target::Lb, faults));
         self
     }
 
@@ -194,6 +210,7 @@ impl FaultConfig {
     #[must_use]
     pub fn runpod_limits(mut self, yes: bool) -> Self {
         self.runpod_limits = yes;
+        self.steps.push(Step::RunpodLimits(yes));
         self
     }
 
@@ -202,7 +219,16 @@ impl FaultConfig {
     /// `ROUTE` is a route segment (`run`, `job-done`, …) or `*` for every route. `KIND` is
     /// `429`, `5xx` or `drop` with a rate between 0 and 1, or `latency` / `jitter` with a
     /// duration (`250ms`, `2s`). A rule for a route starts from that route's current faults.
-    pub fn rule(mut self, rule: &str) -> Result<Self, ParseError> {
+    pub fn rule(self, rule: &str) -> Result<Self, ParseError> {
+        let before = self.steps.len();
+        let mut config = self.apply_rule(rule)?;
+        // Whatever steps applying it recorded, the rule is kept as one step, as written.
+        config.steps.truncate(before);
+        config.steps.push(Step::Rule(rule.to_owned()));
+        Ok(config)
+    }
+
+    fn apply_rule(mut self, rule: &str) -> Result<Self, ParseError> {
         if rule.trim() == "runpod-limits" {
             return Ok(self.runpod_limits(true));
         }
@@ -249,6 +275,43 @@ impl FaultConfig {
         !self.runpod_limits
             && self.all_routes.is_none()
             && self.routes.values().all(RouteFaults::is_none)
+    }
+
+    /// The `--fault` rules applied, as written, in order.
+    pub(crate) fn rules(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().filter_map(|step| match step {
+            Step::Rule(rule) => Some(rule.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The same settings made again, with only the rules whose index `enabled` accepts.
+    #[cfg_attr(not(feature = "console"), allow(dead_code))]
+    pub(crate) fn with_rules(&self, enabled: impl Fn(usize) -> bool) -> FaultConfig {
+        let mut config = FaultConfig::new().seed(self.seed);
+        let mut index = 0;
+        for step in &self.steps {
+            config = match step {
+                Step::AllRoutes(faults) => config.all_routes(*faults),
+                Step::Route(target, faults) => {
+                    config.routes.insert(*target, *faults);
+                    config.steps.push(step.clone());
+                    config
+                }
+                Step::RunpodLimits(yes) => config.runpod_limits(*yes),
+                Step::Rule(rule) => {
+                    index += 1;
+                    if enabled(index - 1) {
+                        // It parsed when it was first applied.
+                        config.clone().rule(rule).unwrap_or(config)
+                    } else {
+                        config.steps.push(step.clone());
+                        config
+                    }
+                }
+            };
+        }
+        config
     }
 
     fn for_route(&self, route: impl Into<Target>) -> RouteFaults {
@@ -315,24 +378,82 @@ pub(crate) enum Outcome {
 /// The runtime side: one seeded generator per route.
 #[derive(Debug)]
 pub(crate) struct FaultInjector {
+    /// As configured, every rule on.
     config: FaultConfig,
+    /// What applies now: `config` replayed with the rules switched on (see [`Self::set_rule`]).
+    active: RwLock<ActiveFaults>,
     generators: Mutex<BTreeMap<Target, fastrand::Rng>>,
-    pub(crate) limits: Option<std::sync::Arc<crate::rate_limits::RunpodLimits>>,
+    limits: Option<std::sync::Arc<crate::rate_limits::RunpodLimits>>,
+}
+
+#[derive(Debug)]
+struct ActiveFaults {
+    config: FaultConfig,
+    /// Per rule of `FaultInjector::config`, in order.
+    #[cfg_attr(not(feature = "console"), allow(dead_code))]
+    enabled: Vec<bool>,
 }
 
 impl FaultInjector {
     pub(crate) fn new(config: FaultConfig) -> Option<Self> {
         (!config.is_none()).then(|| Self {
             limits: config.runpod_limits.then(Default::default),
+            active: RwLock::new(ActiveFaults {
+                enabled: vec![true; config.rules().count()],
+                config: config.clone(),
+            }),
             config,
             generators: Mutex::new(BTreeMap::new()),
         })
     }
 
+    fn active(&self) -> std::sync::RwLockReadGuard<'_, ActiveFaults> {
+        self.active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runpod's rate limits, when they are on.
+    pub(crate) fn limits(&self) -> Option<&std::sync::Arc<crate::rate_limits::RunpodLimits>> {
+        self.limits
+            .as_ref()
+            .filter(|_| self.active().config.runpod_limits)
+    }
+
+    /// The configured `--fault` rules, as written, and whether each is on.
+    #[cfg_attr(not(feature = "console"), allow(dead_code))]
+    pub(crate) fn rules(&self) -> Vec<(String, bool)> {
+        let active = self.active();
+        self.config
+            .rules()
+            .zip(&active.enabled)
+            .map(|(rule, on)| (rule.to_owned(), *on))
+            .collect()
+    }
+
+    /// Switches rule `index` on or off from the next request on; `false` if there is no such
+    /// rule.
+    #[cfg_attr(not(feature = "console"), allow(dead_code))]
+    pub(crate) fn set_rule(&self, index: usize, enabled: bool) -> bool {
+        let mut active = self
+            .active
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(slot) = active.enabled.get_mut(index) else {
+            return false;
+        };
+        *slot = enabled;
+        let on = active.enabled.clone();
+        active.config = self
+            .config
+            .with_rules(|i| on.get(i).copied().unwrap_or(true));
+        true
+    }
+
     /// Draws the delay and outcome for one request to `route`.
     pub(crate) fn draw(&self, route: impl Into<Target>) -> (Duration, Outcome) {
         let route = route.into();
-        let faults = self.config.for_route(route);
+        let faults = self.active().config.for_route(route);
         if faults.is_none() {
             return (Duration::ZERO, Outcome::Pass);
         }

@@ -37,6 +37,8 @@
 //! make it hold (queued jobs, stored bytes, id sizes, stream chunks, connections, slow sends).
 
 mod config;
+#[cfg(feature = "console")]
+mod console;
 mod error;
 mod exposure;
 mod faults;

@@ -275,9 +275,13 @@ impl ServerBuilder {
         if let Some(key) = &api_key {
             rest = rest.api_key(key.clone());
         }
+        #[cfg(feature = "console")]
+        let console = crate::console::router(store.clone(), gateway.clone(), faults.clone());
         let app = routes::router(store)
             .merge(crate::rest_v2::router(rest))
             .merge(crate::lb::router(gateway.clone()));
+        #[cfg(feature = "console")]
+        let app = app.merge(console);
         let task = tokio::spawn(accept_loop(listener, app, faults, limits, shutdown.clone()));
         tracing::info!(%addr, "runpod-local listening");
         for endpoint_id in gateway.endpoint_ids() {
@@ -521,7 +525,7 @@ async fn serve_connection(
             if let Some(faults) = faults
                 && let Some(route) = route_of_path(request.uri().path())
             {
-                let admitted = match (&faults.limits, route) {
+                let admitted = match (faults.limits(), route) {
                     (Some(limits), Target::Route(route)) => {
                         match limits.admit(route, request.uri().path()) {
                             Ok(admitted) => admitted,

@@ -46,8 +46,16 @@ impl Delivery {
     }
 }
 
+/// Told of every attempt: the job id, the URL, and the HTTP status answered or why none was.
+pub(crate) type AttemptObserver =
+    std::sync::Arc<dyn Fn(&str, &str, Result<u16, String>) + Send + Sync>;
+
 /// Sends one webhook with Runpod's retry policy; gives up when the server shuts down.
-pub(crate) async fn deliver(delivery: Delivery, shutdown: CancellationToken) {
+pub(crate) async fn deliver(
+    delivery: Delivery,
+    shutdown: CancellationToken,
+    observer: Option<AttemptObserver>,
+) {
     // `/run` refused URLs outside the rules; a job queued before a rule changed is checked again.
     let target = match Target::parse(&delivery.url, &delivery.allowed_hosts) {
         Ok(target) => target,
@@ -57,15 +65,27 @@ pub(crate) async fn deliver(delivery: Delivery, shutdown: CancellationToken) {
         }
     };
     tokio::select! {
-        () = send_with_retries(&target, &delivery) => {}
+        () = send_with_retries(&target, &delivery, observer.as_ref()) => {}
         () = shutdown.cancelled() => {}
     }
 }
 
-async fn send_with_retries(target: &Target, delivery: &Delivery) {
+async fn send_with_retries(
+    target: &Target,
+    delivery: &Delivery,
+    observer: Option<&AttemptObserver>,
+) {
     for attempt in 1..=WEBHOOK_ATTEMPTS {
         let result =
             tokio::time::timeout(WEBHOOK_ATTEMPT_TIMEOUT, post(target, &delivery.body)).await;
+        if let Some(observe) = observer {
+            let outcome = match &result {
+                Ok(Ok(status)) => Ok(*status),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            };
+            observe(&delivery.job_id, &delivery.url, outcome);
+        }
         match result {
             Ok(Ok(status)) if (200..300).contains(&status) => {
                 tracing::debug!(job = %delivery.job_id, status, "webhook delivered");

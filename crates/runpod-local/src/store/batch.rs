@@ -375,6 +375,8 @@ impl Store {
                 };
                 let mut job = new_job(request.id.clone(), draft, config, now);
                 job.batch_id = Some(batch_id.to_owned());
+                job.trace = state.console.trace(now);
+                state.console.job(endpoint, &job, now);
                 state
                     .timers
                     .push(job.ttl_deadline, endpoint, &job.id, TimerKind::Ttl);
@@ -431,6 +433,7 @@ impl Store {
                         now,
                         config,
                     );
+                    state.console.job(endpoint, job, now);
                     cancelled += 1;
                 }
             }

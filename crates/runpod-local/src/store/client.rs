@@ -43,7 +43,7 @@ impl Store {
                 .and_then(|p| p.ttl)
                 .map_or(config.default_ttl, millis_to_duration);
             let id = new_job_id(sync);
-            let job = Job::new(
+            let mut job = Job::new(
                 id.clone(),
                 request,
                 charge,
@@ -52,6 +52,8 @@ impl Store {
                 ttl,
                 now,
             );
+            job.trace = state.console.trace(now);
+            state.console.job(endpoint, &job, now);
             state
                 .timers
                 .push(job.ttl_deadline, endpoint, &id, TimerKind::Ttl);
@@ -152,6 +154,7 @@ impl Store {
                     now,
                     config,
                 );
+                state.console.job(endpoint, job, now);
                 if was == JobStatus::InProgress
                     && let Some(worker) = holder
                 {
@@ -180,6 +183,7 @@ impl Store {
                 )));
             }
             job.retry(now);
+            state.console.job(endpoint, job, now);
             ep.queue.push_back(job_id.to_owned());
             ep.work_available.notify_waiters();
             Ok(job.state())
@@ -188,7 +192,7 @@ impl Store {
 
     /// Removes every queued job; returns how many.
     pub(crate) fn purge(&self, endpoint: &str) -> usize {
-        self.with_state(|state, _| {
+        self.with_state(|state, now| {
             let Some(ep) = state.endpoints.get_mut(endpoint) else {
                 return 0;
             };
@@ -201,6 +205,7 @@ impl Store {
                     && let Some(job) = ep.jobs.remove(&id)
                 {
                     job.changed.notify_waiters();
+                    state.console.gone(endpoint, &id, now);
                     removed += 1;
                 }
             }

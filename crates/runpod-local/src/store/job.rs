@@ -48,6 +48,9 @@ pub(super) struct Job {
     chunk_charge: Charge,
     /// The batch the job came from (Batch Jobs), handed to the worker as `batchId`.
     pub(super) batch_id: Option<String>,
+    /// What only the console reads (creation time, progress history); empty without the
+    /// `console` feature.
+    pub(super) trace: super::console::Trace,
 }
 
 impl Job {
@@ -87,6 +90,7 @@ impl Job {
             output_charge: Charge::default(),
             chunk_charge: Charge::default(),
             batch_id: None,
+            trace: super::console::Trace::default(),
         }
     }
 
@@ -190,6 +194,24 @@ impl Job {
         let unread = self.chunks[self.read_cursor..].to_vec();
         self.read_cursor = self.chunks.len();
         unread
+    }
+}
+
+/// Read access for the console's job detail.
+#[cfg_attr(not(feature = "console"), allow(dead_code))]
+impl Job {
+    pub(super) fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// `delayTime` and `executionTime` in milliseconds, once known.
+    pub(super) fn timings(&self) -> (Option<i64>, Option<i64>) {
+        (self.delay_time, self.execution_time)
+    }
+
+    /// Every stream chunk of the current run, read or not.
+    pub(super) fn chunks(&self) -> &[StreamChunk] {
+        &self.chunks
     }
 }
 

@@ -6,6 +6,11 @@
 
 pub(crate) mod batch;
 mod client;
+#[cfg(feature = "console")]
+pub(crate) mod console;
+#[cfg(not(feature = "console"))]
+#[path = "console_off.rs"]
+mod console;
 mod job;
 mod reaper;
 mod timers;
@@ -57,6 +62,8 @@ struct State {
     timers: Timers,
     /// Webhooks to send once the lock is released.
     outbox: Vec<Delivery>,
+    /// The console's live feed and job history (`console.rs`).
+    console: console::Console,
 }
 
 /// One endpoint id: its own queue, jobs and workers, created on first use.
@@ -164,19 +171,21 @@ impl Store {
     /// deadline moved earlier.
     fn with_state<R>(&self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let now = Instant::now();
-        let (result, outbox, wake) = {
+        let (result, outbox, wake, observer) = {
             let mut state = self.lock();
             let result = f(&mut state, now);
-            (
-                result,
-                std::mem::take(&mut state.outbox),
-                state.timers.take_earlier(),
-            )
+            let outbox = std::mem::take(&mut state.outbox);
+            let observer = if outbox.is_empty() {
+                None
+            } else {
+                state.console.webhook_observer()
+            };
+            (result, outbox, state.timers.take_earlier(), observer)
         };
         if wake {
             self.reaper_wake.notify_one();
         }
-        webhooks::send(outbox, &self.shutdown);
+        webhooks::send(outbox, &self.shutdown, observer.as_ref());
         result
     }
 

@@ -113,6 +113,7 @@ impl State {
                 && job.is_held_by(worker)
             {
                 job.requeue();
+                self.console.job(endpoint, job, now);
                 ep.queue.push_front(id.clone());
                 requeued += 1;
             }
@@ -155,6 +156,7 @@ impl State {
             now,
             config,
         );
+        self.console.job(endpoint, job, now);
         if let Some(worker) = holder {
             signal_stop(&mut ep.workers, &worker, job_id);
         }
@@ -177,6 +179,7 @@ impl State {
             signal_stop(&mut ep.workers, worker, job_id);
         }
         job.changed.notify_waiters();
+        self.console.gone(endpoint, job_id, now);
         tracing::info!(endpoint, job = job_id, "job expired (ttl)");
     }
 
@@ -189,6 +192,7 @@ impl State {
         });
         if expired && let Some(job) = ep.jobs.remove(job_id) {
             job.changed.notify_waiters();
+            self.console.gone(endpoint, job_id, now);
         }
     }
 }

@@ -10,9 +10,17 @@ use crate::config::Config;
 use crate::webhook::{self, Delivery};
 
 /// Sends the webhooks a critical section queued, each in a task of its own.
-pub(super) fn send(outbox: Vec<Delivery>, shutdown: &CancellationToken) {
+pub(super) fn send(
+    outbox: Vec<Delivery>,
+    shutdown: &CancellationToken,
+    observer: Option<&webhook::AttemptObserver>,
+) {
     for delivery in outbox {
-        tokio::spawn(webhook::deliver(delivery, shutdown.clone()));
+        tokio::spawn(webhook::deliver(
+            delivery,
+            shutdown.clone(),
+            observer.cloned(),
+        ));
     }
 }
 

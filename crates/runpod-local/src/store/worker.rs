@@ -80,6 +80,8 @@ impl Store {
             job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
                 job.output = body.output;
+                job.trace.progress(&state.console, now, job.output.as_ref());
+                state.console.job(endpoint, job, now);
                 job.changed.notify_waiters();
                 return Ok(());
             }
@@ -99,6 +101,7 @@ impl Store {
                 now,
                 config,
             );
+            state.console.job(endpoint, job, now);
             if let Some(w) = ep.workers.get_mut(worker) {
                 w.held.retain(|held| held != job_id);
             }
@@ -125,7 +128,9 @@ impl Store {
                 .endpoints
                 .get_mut(endpoint)
                 .ok_or_else(|| ApiError::job_not_found(job_id))?;
-            held_job(&mut ep.jobs, worker, job_id)?.push_chunk(chunk, charge);
+            let job = held_job(&mut ep.jobs, worker, job_id)?;
+            job.push_chunk(chunk, charge);
+            state.console.job(endpoint, job, now);
             Ok(())
         })
     }
@@ -172,6 +177,7 @@ impl Store {
                 for id in requeued.iter().rev() {
                     if let Some(job) = ep.jobs.get_mut(id) {
                         job.requeue();
+                        state.console.job(endpoint, job, now);
                         ep.queue.push_front(id.clone());
                     }
                 }
@@ -285,6 +291,7 @@ impl State {
                 continue;
             }
             job.start(worker, now);
+            self.console.job(endpoint, job, now);
             self.timers.push(
                 now + job.execution_timeout,
                 endpoint,

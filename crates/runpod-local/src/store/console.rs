@@ -1,0 +1,624 @@
+//! The store's side of the console (`crate::console`): the job changes its live feed publishes,
+//! the history its job detail shows (progress updates, webhook deliveries), the timing samples
+//! of its endpoint overview, and the queries behind its JSON API.
+//!
+//! Recording is cheap by construction: with no console connected a job change costs one
+//! comparison (plus, when a job ends, one sample pushed into a fixed-size ring per endpoint), and
+//! with one connected, one push of the changed job's ids into a vector that the feed drains
+//! every 100 ms. Nothing here sends, formats or waits while the store's lock is held.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, UNIX_EPOCH};
+
+use runpod_types::serverless::JobStatus;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::job::Job;
+use super::{Store, Worker};
+use crate::webhook::AttemptObserver;
+
+/// Changes held for the feed's next flush; beyond this the feed drops them and tells its
+/// clients to fetch everything again (`event: resync`).
+const PENDING_MAX: usize = 50_000;
+/// Progress updates kept per job (the newest).
+const PROGRESS_MAX: usize = 32;
+/// Ends of jobs kept per endpoint for its rate and percentiles.
+const SAMPLES_MAX: usize = 1_024;
+/// The window of `jobs_per_second`.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Webhook attempts kept for all jobs together (the newest).
+const WEBHOOK_LOG_MAX: usize = 4_096;
+
+/// Console bookkeeping inside the store's state.
+#[derive(Debug)]
+pub(crate) struct Console {
+    /// Connected live feeds; changes are recorded only while there is one.
+    listeners: usize,
+    pending: Vec<JobChange>,
+    overflowed: bool,
+    samples: HashMap<String, Samples>,
+    clock: WallClock,
+    last_created_us: u64,
+    webhooks: Arc<Mutex<VecDeque<WebhookAttempt>>>,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self {
+            listeners: 0,
+            pending: Vec::new(),
+            overflowed: false,
+            samples: HashMap::new(),
+            clock: WallClock::new(),
+            last_created_us: 0,
+            webhooks: Arc::default(),
+        }
+    }
+}
+
+/// Wall-clock milliseconds for the store's monotonic instants: the system clock read once, when
+/// the store is made, and monotonic time added to it (so paused-time tests stay consistent).
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    anchor: Instant,
+    anchor_ms: u64,
+}
+
+impl WallClock {
+    fn new() -> Self {
+        let now = (crate::rest_v2::clock::system())();
+        let anchor_ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self {
+            anchor: Instant::now(),
+            anchor_ms,
+        }
+    }
+
+    fn micros(self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.anchor).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn epoch_ms(self, at: Instant) -> u64 {
+        self.anchor_ms + self.micros(at) / 1_000
+    }
+}
+
+/// One job's change, as the feed publishes it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JobChange {
+    pub(crate) id: String,
+    pub(crate) endpoint: String,
+    /// The job's status; `GONE` once it left the store (purged, expired).
+    #[serde(serialize_with = "state_or_gone")]
+    pub(crate) state: Option<JobStatus>,
+    pub(crate) worker: Option<String>,
+    pub(crate) at_ms: u64,
+}
+
+fn state_or_gone<S: serde::Serializer>(
+    state: &Option<JobStatus>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(state.as_ref().map_or("GONE", JobStatus::as_str))
+}
+
+/// What the feed takes from the store at a flush.
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    pub(crate) changes: Vec<JobChange>,
+    /// Changes were dropped since the last flush (more than [`PENDING_MAX`]).
+    pub(crate) overflowed: bool,
+}
+
+/// The history of one job that only the console reads.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    /// Unique and increasing per store: microseconds since the store started, bumped on ties.
+    created_us: u64,
+    /// Progress updates (`job-done` with `IN_PROGRESS`), rare, so boxed.
+    progress: Option<Box<VecDeque<(u64, Value)>>>,
+}
+
+/// The ends of an endpoint's latest jobs.
+#[derive(Debug, Default)]
+struct Samples {
+    ends: VecDeque<Sample>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    delay_ms: Option<i64>,
+    execution_ms: Option<i64>,
+}
+
+/// One webhook attempt.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WebhookAttempt {
+    #[serde(skip)]
+    job_id: String,
+    url: String,
+    at_ms: u64,
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+impl Console {
+    /// Records that `job` changed (queued, taken, ended, requeued, a progress update or a
+    /// stream chunk); when it ended, samples its timings as well.
+    pub(super) fn job(&mut self, endpoint: &str, job: &Job, now: Instant) {
+        if job.status.is_terminal() {
+            let (delay_ms, execution_ms) = job.timings();
+            let ends = &mut self.samples.entry_ref(endpoint).ends;
+            if ends.len() == SAMPLES_MAX {
+                ends.pop_front();
+            }
+            ends.push_back(Sample {
+                at: now,
+                delay_ms,
+                execution_ms,
+            });
+        }
+        if self.listeners == 0 {
+            return;
+        }
+        let change = JobChange {
+            id: job.id.clone(),
+            endpoint: endpoint.to_owned(),
+            state: Some(job.status.clone()),
+            worker: job.worker_id.clone(),
+            at_ms: self.clock.epoch_ms(now),
+        };
+        self.push(change);
+    }
+
+    /// Records that a job left the store.
+    pub(super) fn gone(&mut self, endpoint: &str, job_id: &str, now: Instant) {
+        if self.listeners == 0 {
+            return;
+        }
+        let change = JobChange {
+            id: job_id.to_owned(),
+            endpoint: endpoint.to_owned(),
+            state: None,
+            worker: None,
+            at_ms: self.clock.epoch_ms(now),
+        };
+        self.push(change);
+    }
+
+    fn push(&mut self, change: JobChange) {
+        if self.pending.len() >= PENDING_MAX {
+            self.pending.clear();
+            self.overflowed = true;
+        }
+        self.pending.push(change);
+    }
+
+    /// A new job's trace, stamped with its creation time.
+    pub(super) fn trace(&mut self, now: Instant) -> Trace {
+        let created_us = self.clock.micros(now).max(self.last_created_us + 1);
+        self.last_created_us = created_us;
+        Trace {
+            created_us,
+            progress: None,
+        }
+    }
+
+    /// What reports webhook attempts into the log (outside the store's lock).
+    pub(super) fn webhook_observer(&self) -> Option<AttemptObserver> {
+        let log = Arc::clone(&self.webhooks);
+        let clock = self.clock;
+        Some(Arc::new(move |job_id: &str, url: &str, result| {
+            let (status, error) = match result {
+                Ok(status) => (Some(status), None),
+                Err(error) => (None, Some(error)),
+            };
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() == WEBHOOK_LOG_MAX {
+                log.pop_front();
+            }
+            log.push_back(WebhookAttempt {
+                job_id: job_id.to_owned(),
+                url: url.to_owned(),
+                at_ms: clock.epoch_ms(Instant::now()),
+                status,
+                error,
+            });
+        }))
+    }
+}
+
+/// `HashMap::entry` without allocating a key when it is present.
+trait EntryRef {
+    fn entry_ref(&mut self, key: &str) -> &mut Samples;
+}
+
+impl EntryRef for HashMap<String, Samples> {
+    fn entry_ref(&mut self, key: &str) -> &mut Samples {
+        if !self.contains_key(key) {
+            self.insert(key.to_owned(), Samples::default());
+        }
+        self.get_mut(key)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+}
+
+impl Trace {
+    /// Records a progress update, keeping the newest [`PROGRESS_MAX`].
+    pub(super) fn progress(&mut self, console: &Console, now: Instant, output: Option<&Value>) {
+        let list = self.progress.get_or_insert_with(Box::default);
+        if list.len() == PROGRESS_MAX {
+            list.pop_front();
+        }
+        list.push_back((
+            console.clock.epoch_ms(now),
+            output.cloned().unwrap_or(Value::Null),
+        ));
+    }
+}
+
+/// The endpoint part of `GET /_local/v1/overview`, as far as the store knows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct EndpointView {
+    pub(crate) id: String,
+    pub(crate) queue: QueueCounts,
+    pub(crate) jobs_per_second: f64,
+    pub(crate) delay_ms: Percentiles,
+    pub(crate) execution_ms: Percentiles,
+    pub(crate) workers: Vec<WorkerView>,
+    pub(crate) batches: Vec<BatchView>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[allow(non_snake_case, reason = "the job states as the wire spells them")]
+pub(crate) struct QueueCounts {
+    IN_QUEUE: u64,
+    IN_PROGRESS: u64,
+    COMPLETED: u64,
+    FAILED: u64,
+    CANCELLED: u64,
+    TIMED_OUT: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Percentiles {
+    p50: Option<i64>,
+    p99: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WorkerView {
+    pub(crate) id: String,
+    /// `queue` (pulls jobs) or `lb` (load-balancing).
+    pub(crate) kind: &'static str,
+    pub(crate) last_seen_ms_ago: Option<u64>,
+    pub(crate) jobs: Vec<String>,
+    pub(crate) health: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct BatchView {
+    pub(crate) id: String,
+    pub(crate) state: String,
+    pub(crate) total: i64,
+    pub(crate) completed: i64,
+    pub(crate) failed: i64,
+}
+
+/// A filter and page of `GET /_local/v1/jobs`.
+#[derive(Debug, Default)]
+pub(crate) struct JobQuery {
+    pub(crate) endpoint: Option<String>,
+    /// Any of these states (empty: all).
+    pub(crate) states: Vec<String>,
+    pub(crate) worker: Option<String>,
+    /// A substring of the id.
+    pub(crate) id_contains: Option<String>,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct JobPage {
+    pub(crate) total: usize,
+    pub(crate) offset: usize,
+    pub(crate) jobs: Vec<JobSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct JobSummary {
+    id: String,
+    endpoint: String,
+    state: String,
+    worker: Option<String>,
+    created_ms: u64,
+    delay_ms: Option<i64>,
+    execution_ms: Option<i64>,
+    retries: i64,
+}
+
+/// `GET /_local/v1/jobs/{endpoint}/{job}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct JobDetail {
+    #[serde(flatten)]
+    summary: JobSummary,
+    input: Value,
+    output: Option<Value>,
+    error: Option<Value>,
+    progress: Vec<Progress>,
+    stream: Vec<Value>,
+    webhook: Vec<WebhookAttempt>,
+}
+
+#[derive(Debug, Serialize)]
+struct Progress {
+    at_ms: u64,
+    output: Value,
+}
+
+impl Store {
+    /// The shutdown signal, which ends the console's live feeds (they would otherwise hold a
+    /// graceful shutdown open).
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// One more (`true`) or one fewer live feed listening.
+    pub(crate) fn console_listen(&self, joined: bool) {
+        let mut state = self.lock();
+        let console = &mut state.console;
+        if joined {
+            console.listeners += 1;
+        } else {
+            console.listeners = console.listeners.saturating_sub(1);
+            if console.listeners == 0 {
+                console.pending = Vec::new();
+                console.overflowed = false;
+            }
+        }
+    }
+
+    /// The changes recorded since the last call.
+    pub(crate) fn console_drain(&self) -> Drained {
+        let mut state = self.lock();
+        let console = &mut state.console;
+        Drained {
+            changes: std::mem::take(&mut console.pending),
+            overflowed: std::mem::take(&mut console.overflowed),
+        }
+    }
+
+    /// Every endpoint with jobs or workers: counts by state, rate and timings, queue workers.
+    pub(crate) fn console_endpoints(&self) -> Vec<EndpointView> {
+        let now = Instant::now();
+        let mut views: Vec<EndpointView> = {
+            let state = self.lock();
+            state
+                .endpoints
+                .iter()
+                .map(|(id, ep)| {
+                    let mut queue = QueueCounts::default();
+                    for job in ep.jobs.values() {
+                        match job.status {
+                            JobStatus::InQueue => queue.IN_QUEUE += 1,
+                            JobStatus::InProgress | JobStatus::Running => queue.IN_PROGRESS += 1,
+                            JobStatus::Completed => queue.COMPLETED += 1,
+                            JobStatus::Failed => queue.FAILED += 1,
+                            JobStatus::Cancelled => queue.CANCELLED += 1,
+                            JobStatus::TimedOut => queue.TIMED_OUT += 1,
+                            _ => {}
+                        }
+                    }
+                    let samples = state.console.samples.get(id);
+                    let (jobs_per_second, delay_ms, execution_ms) =
+                        samples.map(|s| s.summary(now)).unwrap_or_default();
+                    let mut workers: Vec<WorkerView> = ep
+                        .workers
+                        .iter()
+                        .map(|(id, w)| worker_view(id, w, now))
+                        .collect();
+                    workers.sort_by(|a, b| a.id.cmp(&b.id));
+                    EndpointView {
+                        id: id.clone(),
+                        queue,
+                        jobs_per_second,
+                        delay_ms,
+                        execution_ms,
+                        workers,
+                        batches: Vec::new(),
+                    }
+                })
+                .collect()
+        };
+        for view in &mut views {
+            view.batches = self
+                .batch_list(&view.id)
+                .into_iter()
+                .map(|b| BatchView {
+                    id: b.id,
+                    state: b.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    total: b.request_total.unwrap_or(0),
+                    completed: b.request_completed.unwrap_or(0),
+                    failed: b.request_failed.unwrap_or(0),
+                })
+                .collect();
+        }
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
+    /// A page of jobs, newest first.
+    pub(crate) fn console_jobs(&self, query: &JobQuery) -> JobPage {
+        let state = self.lock();
+        let worker = query.worker.as_deref();
+        let needle = query.id_contains.as_deref().filter(|q| !q.is_empty());
+        let mut found: Vec<(u64, &str, &Job)> = Vec::new();
+        for (endpoint, ep) in &state.endpoints {
+            if query.endpoint.as_deref().is_some_and(|e| e != endpoint) {
+                continue;
+            }
+            for job in ep.jobs.values() {
+                let keep = (query.states.is_empty()
+                    || query.states.iter().any(|s| s == job.status.as_str()))
+                    && (worker.is_none() || job.worker_id.as_deref() == worker)
+                    && needle.is_none_or(|q| job.id.contains(q));
+                if keep {
+                    found.push((job.trace.created_us, endpoint, job));
+                }
+            }
+        }
+        let total = found.len();
+        // Only the page needs sorting: partition around its end first.
+        let end = query.offset.saturating_add(query.limit).min(total);
+        if end > 0 && end < total {
+            found.select_nth_unstable_by_key(end - 1, |(created, _, _)| Reverse(*created));
+        }
+        found.truncate(end);
+        found.sort_unstable_by_key(|(created, _, _)| Reverse(*created));
+        let clock = state.console.clock;
+        let jobs = found
+            .iter()
+            .skip(query.offset)
+            .map(|(_, endpoint, job)| summary(endpoint, job, clock))
+            .collect();
+        JobPage {
+            total,
+            offset: query.offset,
+            jobs,
+        }
+    }
+
+    /// One job with everything the console shows of it.
+    pub(crate) fn console_job(&self, endpoint: &str, job_id: &str) -> Option<JobDetail> {
+        let (detail, log) = {
+            let state = self.lock();
+            let job = state.endpoints.get(endpoint)?.jobs.get(job_id)?;
+            let clock = state.console.clock;
+            let progress = job
+                .trace
+                .progress
+                .iter()
+                .flat_map(|list| list.iter())
+                .map(|(at_ms, output)| Progress {
+                    at_ms: *at_ms,
+                    output: output.clone(),
+                })
+                .collect();
+            let detail = JobDetail {
+                summary: summary(endpoint, job, clock),
+                input: job.input().clone(),
+                output: job.output.clone(),
+                error: job.error.as_ref().map(readable_error),
+                progress,
+                stream: job
+                    .chunks()
+                    .iter()
+                    .map(|chunk| chunk.output.clone().unwrap_or(Value::Null))
+                    .collect(),
+                webhook: Vec::new(),
+            };
+            (detail, Arc::clone(&state.console.webhooks))
+        };
+        let mut detail = detail;
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        detail.webhook = log
+            .iter()
+            .filter(|attempt| attempt.job_id == job_id)
+            .cloned()
+            .collect();
+        Some(detail)
+    }
+}
+
+fn worker_view(id: &str, worker: &Worker, now: Instant) -> WorkerView {
+    let ago = now.saturating_duration_since(worker.last_seen);
+    WorkerView {
+        id: id.to_owned(),
+        kind: "queue",
+        // A worker in a long poll is there now.
+        last_seen_ms_ago: Some(if worker.open_polls > 0 {
+            0
+        } else {
+            u64::try_from(ago.as_millis()).unwrap_or(u64::MAX)
+        }),
+        jobs: worker.held.clone(),
+        health: worker.unhealthy.then_some("unhealthy"),
+    }
+}
+
+fn summary(endpoint: &str, job: &Job, clock: WallClock) -> JobSummary {
+    let (delay_ms, execution_ms) = job.timings();
+    JobSummary {
+        id: job.id.clone(),
+        endpoint: endpoint.to_owned(),
+        state: job.status.as_str().to_owned(),
+        worker: job.worker_id.clone(),
+        created_ms: clock.anchor_ms + job.trace.created_us / 1_000,
+        delay_ms,
+        execution_ms,
+        retries: job.retries,
+    }
+}
+
+/// The worker's error as JSON: the Python worker sends a JSON document
+/// (`{"error_type", "error_message", "error_traceback", …}`) inside the error string; anything
+/// else is kept as it is.
+fn readable_error(error: &Value) -> Value {
+    if let Value::String(text) = error
+        && text.trim_start().starts_with('{')
+        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(text)
+    {
+        return parsed;
+    }
+    error.clone()
+}
+
+impl Samples {
+    /// Jobs ended per second over the last [`RATE_WINDOW`], and delay and execution
+    /// percentiles over the kept samples.
+    fn summary(&self, now: Instant) -> (f64, Percentiles, Percentiles) {
+        let since = now.checked_sub(RATE_WINDOW);
+        let recent: Vec<&Sample> = self
+            .ends
+            .iter()
+            .filter(|s| since.is_none_or(|since| s.at >= since))
+            .collect();
+        let rate = match recent.first() {
+            // The ring may hold less than the window: measure over what it holds.
+            Some(oldest) if recent.len() == SAMPLES_MAX => {
+                let span = now.saturating_duration_since(oldest.at).as_secs_f64();
+                if span > 0.0 {
+                    recent.len() as f64 / span
+                } else {
+                    0.0
+                }
+            }
+            _ => recent.len() as f64 / RATE_WINDOW.as_secs_f64(),
+        };
+        let percentiles = |pick: fn(&Sample) -> Option<i64>| {
+            let mut values: Vec<i64> = self.ends.iter().filter_map(pick).collect();
+            values.sort_unstable();
+            let at = |q: f64| {
+                let last = values.len().checked_sub(1)?;
+                values.get(((last as f64) * q).round() as usize).copied()
+            };
+            Percentiles {
+                p50: at(0.50),
+                p99: at(0.99),
+            }
+        };
+        (
+            rate,
+            percentiles(|s| s.delay_ms),
+            percentiles(|s| s.execution_ms),
+        )
+    }
+}
