@@ -107,8 +107,8 @@ def scenario(fn):
     return run
 
 
-def shot(page, name):
-    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
+def shot(page, name, full_page=True):
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)
 
 
 def open_console(context, url=URL):
@@ -185,6 +185,7 @@ def submitted_job_goes_live_to_completed(page):
     # The list followed too, through the feed.
     expect(page.locator(f'#jobs-body tr[data-id="{job}"] .badge')).to_have_text("COMPLETED", timeout=LIVE)
     shot(page, "job-completed")
+    shot(page, "console", full_page=False)  # the README's picture (docs/console.png)
     print(f"  job {job}: states shown {states}")
 
 
@@ -199,13 +200,19 @@ def stream_chunks_in_order(page):
 
 
 @scenario
-def failed_job_shows_its_error(page):
-    submit(page, {"fail": "the page asked for this failure"})
+def failed_job_shows_its_error_and_retries(page):
+    job = submit(page, {"fail": "the page asked for this failure"})
     expect(detail_state(page)).to_have_text("FAILED", timeout=LIVE)
     expect(page.locator("#detail-error")).to_contain_text("the page asked for this failure")
-    expect(page.get_by_role("button", name="Retry", exact=True)).to_be_enabled()
     expect(page.get_by_role("button", name="Cancel", exact=True)).to_be_disabled()
+    expect(page.locator("#detail-retries")).to_have_text("0")
     shot(page, "job-failed")
+    # Retry runs it again (and it fails again: same input).
+    page.get_by_role("button", name="Retry", exact=True).click()
+    expect(page.locator("#detail-retries")).to_have_text("1", timeout=LIVE)
+    expect(detail_state(page)).to_have_text("FAILED", timeout=LIVE)
+    status = api.call("GET", f"/v2/{ENDPOINT}/status/{job}")
+    assert status["status"] == "FAILED", status
 
 
 @scenario
@@ -370,7 +377,7 @@ def main():
         submitted_job_goes_live_to_completed(page)
         shot(page, "overview")
         stream_chunks_in_order(page)
-        failed_job_shows_its_error(page)
+        failed_job_shows_its_error_and_retries(page)
         cancel_from_the_page(page)
         purge_and_fault_toggle(page)
         ten_thousand_jobs(page)

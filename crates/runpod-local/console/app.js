@@ -353,7 +353,10 @@ function onJobEvents(events) {
   let reload = false;
   for (const ev of events) {
     const row = ui.rows.get(ev.id);
-    if (row) {
+    if (ev.state === 'GONE' || ev.state == null) {
+      // The job left the server (purged, or its ttl or result retention ended).
+      if (row) reload = true;
+    } else if (row) {
       Object.assign(row.job, { state: ev.state, worker: ev.worker });
       row.tr.querySelector('.state').replaceChildren(badge(ev.state));
       row.tr.querySelector('.worker').textContent = ev.worker || '—';
@@ -361,6 +364,7 @@ function onJobEvents(events) {
     } else if (matches(ev)) {
       reload = true;
     }
+    // The feed also names a job whose progress or stream chunks changed: re-read the open one.
     if (ui.detail && ui.detail.id === ev.id && ui.detail.endpoint === ev.endpoint) refreshDetailSoon();
   }
   if (!reload) return;
@@ -427,18 +431,12 @@ function route() {
 
 window.addEventListener('hashchange', route);
 
-let detailTimer = null;
-
 async function loadDetail() {
   const want = ui.detail;
   if (!want) return;
   const job = await call(`${API}/jobs/${encodeURIComponent(want.endpoint)}/${encodeURIComponent(want.id)}`);
   if (ui.detail !== want) return;
   renderDetail(job);
-  // The feed reports state changes only; progress updates and stream chunks of a running job
-  // are picked up by re-reading this one job once a second until it ends.
-  clearTimeout(detailTimer);
-  if (ACTIVE.has(job.state)) detailTimer = setTimeout(refreshDetailSoon, 1000);
 }
 
 const refreshDetailSoon = debounce(() => loadDetail().catch(() => {}), 100);
@@ -447,7 +445,8 @@ function renderDetail(job) {
   ui.detailJob = job;
   const section = $('detail');
   const ended = !ACTIVE.has(job.state);
-  const canRetry = job.state === 'FAILED' || job.state === 'TIMED_OUT' || job.state === 'CANCELLED';
+  // runpod-local, like Runpod, retries only jobs that failed or timed out.
+  const canRetry = job.state === 'FAILED' || job.state === 'TIMED_OUT';
   const hasError = job.error != null && job.error !== '';
   replaceKeepingFocus(section, [
     h('header', { class: 'row' },
@@ -474,7 +473,7 @@ function renderDetail(job) {
       h('div', {}, h('dt', {}, 'Created'), h('dd', {}, clock(job.created_ms))),
       h('div', {}, h('dt', {}, 'Delay'), h('dd', {}, ms(job.delay_ms))),
       h('div', {}, h('dt', {}, 'Execution'), h('dd', {}, ms(job.execution_ms))),
-      h('div', {}, h('dt', {}, 'Retries'), h('dd', {}, job.retries ?? 0))),
+      h('div', {}, h('dt', {}, 'Retries'), h('dd', { id: 'detail-retries' }, job.retries ?? 0))),
     h('h3', {}, 'Input'),
     h('pre', { id: 'detail-input' }, json(job.input)),
     hasError ? [h('h3', {}, 'Error'), errorView(job.error)] : null,
