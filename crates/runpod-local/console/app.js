@@ -341,8 +341,8 @@ async function reloadSoon() {
   try {
     do {
       reloadAgain = false;
-      await sleep(RELOAD_GAP);
       await loadJobs().catch(() => {});
+      await sleep(RELOAD_GAP);
     } while (reloadAgain);
   } finally {
     reloadBusy = false;
@@ -357,10 +357,11 @@ function onJobEvents(events) {
       // The job left the server (purged, or its ttl or result retention ended).
       if (row) reload = true;
     } else if (row) {
+      // The state shows at once; the timings the event lacks come with the throttled reload.
       Object.assign(row.job, { state: ev.state, worker: ev.worker });
       row.tr.querySelector('.state').replaceChildren(badge(ev.state));
       row.tr.querySelector('.worker').textContent = ev.worker || '—';
-      if (!matches(row.job)) reload = true;
+      reload = true;
     } else if (matches(ev)) {
       reload = true;
     }
@@ -370,7 +371,7 @@ function onJobEvents(events) {
   if (!reload) return;
   // On a later page, new jobs would shift the rows under the reader: offer to jump instead.
   if (ui.offset === 0) reloadSoon();
-  else $('newer').hidden = false;
+  else if (events.some((ev) => !ui.rows.has(ev.id) && matches(ev))) $('newer').hidden = false;
 }
 
 function setFilters(changes) {

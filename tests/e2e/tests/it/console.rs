@@ -7,6 +7,7 @@
 //! says so on stderr and does nothing, except under `CI=true`, where it fails: CI installs both.
 //! Screenshots go to `target/console-screenshots/`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -78,6 +79,12 @@ fn echo_worker() -> PathBuf {
         .expect("cargo reported no echo_worker executable")
 }
 
+/// Writes to stderr past the test harness's capture (which only takes `print!`/`eprint!`): a
+/// skip and the measured times must show in a passing run too.
+fn loud(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_and_drives_jobs_in_headless_chromium() {
     let (chromium, python) = match browser_tools() {
@@ -86,10 +93,10 @@ async fn the_console_shows_and_drives_jobs_in_headless_chromium() {
             panic!("the console browser tests must run in CI, but {why}")
         }
         Err(why) => {
-            eprintln!(
+            loud(&format!(
                 "\n*** SKIPPED: the console browser tests did NOT run: {why}. ***\n\
                  *** CI runs them (.ci/run installs chromium and playwright).   ***\n"
-            );
+            ));
             return;
         }
     };
@@ -139,8 +146,8 @@ async fn the_console_shows_and_drives_jobs_in_headless_chromium() {
     );
     let status = browser.wait(Duration::from_secs(600)).await;
     let log = browser.log();
-    // The scenarios' PASS lines and timings, shown with --nocapture and on failure.
-    eprintln!("{log}");
+    // The scenarios' PASS lines and timings (the filter times) belong in every test log.
+    loud(&log);
     assert!(
         worker.exited().is_none(),
         "echo_worker died:\n{}",
