@@ -42,6 +42,14 @@ pub(crate) struct Args {
     /// Only the run with default limits (skip the comparison with every limit out of reach).
     #[arg(long)]
     limits_only: bool,
+    /// Instead of the loads above: what one open console page costs. Rounds of `--jobs` jobs
+    /// run -> take -> done with and without a simulated page (its live feed plus the job list
+    /// fetched every second); prints the throughput ratio, PASS at most 5 % lower.
+    #[arg(long)]
+    console: bool,
+    /// Rounds of each (with `--console`).
+    #[arg(long, default_value_t = 6)]
+    console_rounds: usize,
 }
 
 /// `requests` status reads of one job with `concurrency` in flight; returns (done, elapsed, latencies).
@@ -222,6 +230,22 @@ async fn memory_per_job(
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     say(format!("# bench local — {}", machine_line()));
+    if args.console {
+        let pass = crate::console::run(
+            API_KEY,
+            args.jobs,
+            args.console_rounds,
+            args.concurrency,
+            args.worker_loops,
+            Duration::from_secs(args.max_secs),
+        )
+        .await?;
+        return if pass {
+            Ok(())
+        } else {
+            Err("one open console page cost more than 5 % of the throughput".into())
+        };
+    }
     say(format!(
         "# runpod-local in its own process; raw reqwest load generator in the bench process, {} requests in flight",
         args.concurrency

@@ -6,6 +6,7 @@
 //! processes the benches start, so that each measured process's RSS is its own.
 
 mod client;
+mod console;
 mod count;
 mod lb;
 mod local;

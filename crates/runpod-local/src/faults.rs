@@ -538,6 +538,60 @@ mod tests {
     }
 
     #[test]
+    fn rules_replay_in_order_without_the_disabled_ones() {
+        let config = FaultConfig::new()
+            .seed(3)
+            .all_routes(RouteFaults::new().latency(Duration::from_millis(5)))
+            .rule("run:429=0.5")
+            .unwrap()
+            .rule("run:5xx=0.25")
+            .unwrap()
+            .route(Route::Status, RouteFaults::new().drop_connection(0.1))
+            .rule("runpod-limits")
+            .unwrap();
+        assert_eq!(
+            config.rules().collect::<Vec<_>>(),
+            ["run:429=0.5", "run:5xx=0.25", "runpod-limits"]
+        );
+        // Everything on: the same as built.
+        let all = config.with_rules(|_| true);
+        assert_eq!(all.for_route(Route::Run), config.for_route(Route::Run));
+        assert!(all.runpod_limits);
+        // The first rule off: the second starts from the route's own (empty) faults.
+        let second_only = config.with_rules(|i| i != 0);
+        assert_eq!(
+            second_only.for_route(Route::Run),
+            RouteFaults::new().server_error(0.25)
+        );
+        // Settings made between rules stay, whatever is off.
+        let none = config.with_rules(|_| false);
+        assert_eq!(
+            none.for_route(Route::Run),
+            RouteFaults::new().latency(Duration::from_millis(5))
+        );
+        assert_eq!(
+            none.for_route(Route::Status),
+            RouteFaults::new().drop_connection(0.1)
+        );
+        assert!(!none.runpod_limits);
+        assert_eq!(none.seed, 3);
+        // The replay keeps the rule list, so indexes stay put.
+        assert_eq!(none.rules().count(), 3);
+    }
+
+    #[test]
+    fn the_injector_switches_rules_by_index() {
+        let injector = FaultInjector::new(FaultConfig::new().rule("run:5xx=1").unwrap()).unwrap();
+        assert_eq!(injector.draw(Route::Run).1, Outcome::ServerError);
+        assert!(injector.set_rule(0, false));
+        assert_eq!(injector.draw(Route::Run).1, Outcome::Pass);
+        assert_eq!(injector.rules(), [("run:5xx=1".to_owned(), false)]);
+        assert!(!injector.set_rule(1, false));
+        assert!(injector.set_rule(0, true));
+        assert_eq!(injector.draw(Route::Run).1, Outcome::ServerError);
+    }
+
+    #[test]
     fn bad_rules_are_rejected_with_a_reason() {
         for (rule, needle) in [
             ("run", "ROUTE:KIND=VALUE"),

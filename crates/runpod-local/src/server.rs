@@ -358,7 +358,8 @@ impl RunningServer {
 
     /// What the `runpod-local` binary prints on start: `listening on http://HOST:PORT`, then
     /// `export` lines (POSIX-shell quoted) with the environment a worker serving `endpoint_id`
-    /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients. Ends with a newline.
+    /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients, then `#` comment lines (load-balancing
+    /// endpoints, and the console's address with the `console` feature). Ends with a newline.
     pub fn announcement(&self, endpoint_id: &str, worker_id: &str) -> String {
         let mut text = format!("listening on {}\n", self.base_url());
         let client_env = (
@@ -385,6 +386,8 @@ impl RunningServer {
                 self.lb_url(&endpoint_id)
             ));
         }
+        #[cfg(feature = "console")]
+        text.push_str(&format!("# console: {}/\n", self.base_url()));
         text
     }
 

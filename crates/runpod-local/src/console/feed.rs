@@ -39,7 +39,7 @@ const RING: usize = 32;
 /// Events queued for one connection's socket.
 const PER_CONNECTION: usize = 4;
 /// Jobs per `jobs` event, so that one event stays small.
-const JOBS_PER_EVENT: usize = 1_000;
+const JOBS_PER_EVENT: usize = 500;
 
 /// The sending side, shared by the handlers and the flusher.
 #[derive(Clone)]
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn large_flushes_split_into_bounded_events() {
-        let changes = (0..2_500)
+        let changes = (0..1_250)
             .map(|i| change(&i.to_string(), JobStatus::InQueue, i))
             .collect();
         assert_eq!(jobs_events(changes).len(), 3);

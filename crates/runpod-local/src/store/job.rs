@@ -90,7 +90,7 @@ impl Job {
             output_charge: Charge::default(),
             chunk_charge: Charge::default(),
             batch_id: None,
-            trace: super::console::Trace::default(),
+            trace: Default::default(),
         }
     }
 

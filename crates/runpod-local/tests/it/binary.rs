@@ -97,7 +97,13 @@ async fn the_binary_prints_where_it_listens_and_the_worker_environment() {
     })
     .await;
     assert!(status.success(), "SIGTERM stops it cleanly: {status:?}");
-    assert_eq!(rest, "", "nothing else goes to stdout");
+    // After the eight lines: the console's address (with the feature), then nothing else.
+    let console_line = if cfg!(feature = "console") {
+        format!("# console: {base}/\n")
+    } else {
+        String::new()
+    };
+    assert_eq!(rest, console_line, "nothing else goes to stdout");
 }
 
 #[tokio::test]

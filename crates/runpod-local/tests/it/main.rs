@@ -5,6 +5,8 @@ mod bad_requests;
 mod batch;
 mod binary;
 mod client_api;
+#[cfg(feature = "console")]
+mod console;
 mod faults;
 mod hardening;
 mod inline;
