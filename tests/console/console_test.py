@@ -373,7 +373,8 @@ def keyed(context):
         wait_live(page)
         page.get_by_role("button", name="Forget key").click()
         expect(page.locator("#key-form")).to_be_visible()
-        assert secret_job not in page.content()
+        html = page.content()
+        assert secret_job not in html and "keyed-endpoint" not in html, "data left after Forget key"
 
     api_key_gate(open_console(context, KEYED_URL))
 

@@ -14,11 +14,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const ui = {
   key: sessionStorage.getItem(KEY_STORE) || '',
-  overview: null,
   offset: 0,
   rows: new Map(), // job id -> {job, tr}: the rendered page, updated in place by the feed
   detail: null, // {endpoint, id} of the open job
-  detailJob: null,
   feed: null, // AbortController of the event feed
 };
 
@@ -127,11 +125,18 @@ function action(fn) {
 function lock(message) {
   ui.feed?.abort();
   ui.feed = null;
-  ui.overview = null;
   ui.rows.clear();
   for (const id of ['endpoints', 'faults', 'jobs-body', 'detail', 'endpoint-ids', 'worker-ids']) {
     $(id).replaceChildren();
   }
+  // Ids also sit in the filters, the submit form, the counts and the last notice.
+  $('f-endpoint').replaceChildren(h('option', { value: '' }, 'any'));
+  for (const id of ['f-worker', 'f-q', 'submit-endpoint']) $(id).value = '';
+  Object.assign(filters, { state: '', endpoint: '', worker: '', q: '' });
+  $('f-state').value = '';
+  $('jobs-count').textContent = '';
+  delete $('jobs').dataset.query;
+  notify('');
   $('app').hidden = true;
   $('forget-key').hidden = true;
   $('key-form').hidden = false;
@@ -163,7 +168,6 @@ $('forget-key').addEventListener('click', () => {
 // ---- Overview: endpoints and fault rules
 
 function renderOverview(overview) {
-  ui.overview = overview;
   const endpoints = overview.endpoints || [];
   replaceKeepingFocus($('endpoints'), endpoints.length ? endpoints.map(endpointCard) :
     [h('p', { class: 'muted' }, 'No endpoint has been used yet. Submit a job or start a worker.')]);
@@ -420,7 +424,6 @@ function route() {
   document.querySelectorAll('#jobs-body tr.selected').forEach((tr) => tr.classList.remove('selected'));
   if (!match) {
     ui.detail = null;
-    ui.detailJob = null;
     $('detail').hidden = true;
     $('detail').replaceChildren();
     return;
@@ -443,7 +446,6 @@ async function loadDetail() {
 const refreshDetailSoon = debounce(() => loadDetail().catch(() => {}), 100);
 
 function renderDetail(job) {
-  ui.detailJob = job;
   const section = $('detail');
   const ended = !ACTIVE.has(job.state);
   // runpod-local, like Runpod, retries only jobs that failed or timed out.
