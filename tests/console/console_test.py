@@ -23,6 +23,7 @@ import time
 import traceback
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -192,14 +193,51 @@ def submitted_job_goes_live_to_completed(page):
 
 
 @scenario
-def stream_chunks_in_order(page):
-    job = submit(page, {"stream": 6})
+def progress_and_stream_chunks_in_order(page):
+    job = submit(page, {"progress": 3, "stream": 6})
     expect(detail_state(page)).to_have_text("COMPLETED", timeout=LIVE)
     chunks = page.locator("#detail-stream li").all_inner_texts()
     assert chunks == [json.dumps({"i": i}, separators=(",", ":")) for i in range(6)], chunks
+    progress = page.locator("#detail-progress li code").all_inner_texts()
+    assert progress == [json.dumps({"step": i}, separators=(",", ":")) for i in range(3)], progress
     shot(page, "job-stream")
     print(f"  job {job}: {len(chunks)} chunks in order")
     seen["stream"] = job
+
+
+@scenario
+def webhook_deliveries(page):
+    # A receiver on loopback (runpod-local posts webhooks to loopback only).
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        job = api.call("POST", f"/v2/{ENDPOINT}/run", {"input": {"echo": "hooked"}, "webhook": url})["id"]
+        # The delivery follows the job's end; the page is opened once the server has logged it.
+        deadline = time.monotonic() + LIVE / 1000
+        while not api.call("GET", f"/_local/v1/jobs/{ENDPOINT}/{job}")["webhook"]:
+            assert time.monotonic() < deadline, "no webhook delivery logged"
+            time.sleep(0.1)
+        page.goto(f"{URL}/#/job/{ENDPOINT}/{job}")
+        expect(detail_state(page)).to_have_text("COMPLETED", timeout=LIVE)
+        rows = page.locator("#detail-webhooks tbody tr")
+        expect(rows).to_have_count(1, timeout=LIVE)
+        expect(rows.first).to_contain_text(url)
+        expect(rows.first.locator("td").nth(2)).to_have_text("200")
+        assert received, "the receiver got the webhook"
+    finally:
+        server.shutdown()
 
 
 @scenario
@@ -391,7 +429,8 @@ def main():
         invalid_json_is_refused(page)
         submitted_job_goes_live_to_completed(page)
         shot(page, "overview")
-        stream_chunks_in_order(page)
+        progress_and_stream_chunks_in_order(page)
+        webhook_deliveries(page)
         failed_job_shows_its_error_and_retries(page)
         cancel_from_the_page(page)
         purge_and_fault_toggle(page)
