@@ -334,8 +334,14 @@ def ten_thousand_jobs(page):
     # The page has caught up: its count shows every job.
     expect(page.locator("#jobs-count")).to_contain_text(f"of {total_before + FLOOD:,}", timeout=LIVE)
     shot(page, "jobs-10000")
-    for state in ["COMPLETED", "FAILED", ""]:
-        timings.append((f"state={state or 'any'}", time_filter(page, state)))
+    # Three rounds, so that one stall of a shared machine does not decide: the median counts.
+    rounds = {}
+    for _ in range(3):
+        for state in ["COMPLETED", "FAILED", ""]:
+            rounds.setdefault(f"state={state or 'any'} (median of 3)", []).append(time_filter(page, state))
+    timings += [(name, sorted(times)[1]) for name, times in rounds.items()]
+    # With every job listed, the page holds one page of rows, not 10 000.
+    assert page.locator("#jobs-body tr").count() == 100, page.locator("#jobs-body tr").count()
     # The server's share of a filter: the same query straight from Python.
     start = time.perf_counter()
     api.call("GET", "/_local/v1/jobs?state=COMPLETED&offset=0&limit=100")
@@ -354,8 +360,7 @@ def ten_thousand_jobs(page):
     for name, seconds in timings:
         print(f"  filter {name}: {seconds * 1000:.0f} ms")
     print(f"  (GET /_local/v1/jobs?state=COMPLETED alone: {server_ms:.0f} ms)")
-    assert rows >= 1
-    assert page.locator("#jobs-body tr").count() <= 100, "the list renders one page, not every job"
+    assert 1 <= rows <= 100, rows
     for name, seconds in timings:
         # Mid-flood the server answers the list query between thousands of /run calls on the
         # same cores, so that one only has to stay interactive; after it, the stated bound holds.
