@@ -241,6 +241,21 @@ def webhook_deliveries(page):
 
 
 @scenario
+def batches_and_lb_workers(page):
+    # A Batch Jobs batch on an endpoint nobody serves, and the load-balancing worker the server
+    # was started with (at a port where nothing answers, so it never turns healthy).
+    batch = api.call("POST", "/v2/console-batch/batch", [{"input": {"echo": 1}}, {"input": {"echo": 2}}])
+    card = page.locator('#endpoints [data-endpoint="console-batch"]')
+    expect(card.locator("table caption", has_text="Batches")).to_have_text("Batches (1)", timeout=LIVE)
+    expect(card).to_contain_text(batch["id"])
+    expect(card).to_contain_text("0 / 2")
+    lb = page.locator('#endpoints [data-endpoint="console-lb"]')
+    expect(lb).to_contain_text("lb-1", timeout=LIVE)
+    health = lb.locator("tbody tr td").nth(3).inner_text()
+    assert health in ("initializing", "unhealthy"), health
+
+
+@scenario
 def failed_job_shows_its_error_and_retries(page):
     job = submit(page, {"fail": "the page asked for this failure"})
     expect(detail_state(page)).to_have_text("FAILED", timeout=LIVE)
@@ -293,7 +308,9 @@ def purge_and_fault_toggle(page):
     # The README's picture (docs/console.png): a few jobs of each kind, the stream job open.
     page.goto(f"{URL}/#/job/{ENDPOINT}/{seen['stream']}")
     expect(page.locator("#detail-stream li")).to_have_count(6)
+    page.set_viewport_size({"width": 1280, "height": 1200})
     shot(page, "console", full_page=False)
+    page.set_viewport_size({"width": 1280, "height": 860})
 
 
 def time_filter(page, state):
@@ -443,6 +460,7 @@ def main():
         shot(page, "overview")
         progress_and_stream_chunks_in_order(page)
         webhook_deliveries(page)
+        batches_and_lb_workers(page)
         failed_job_shows_its_error_and_retries(page)
         cancel_from_the_page(page)
         purge_and_fault_toggle(page)

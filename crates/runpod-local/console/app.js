@@ -193,22 +193,24 @@ function endpointCard(ep) {
   const queue = ep.queue || {};
   const workers = ep.workers || [];
   const batches = ep.batches || [];
+  // A load-balancing endpoint has no queue: its card is its workers only.
+  const lbOnly = workers.length > 0 && workers.every((w) => w.kind === 'lb') && STATES.every((s) => !queue[s]);
   return h('article', { class: 'card endpoint', 'data-endpoint': ep.id },
     h('header', { class: 'row' },
       h('h3', {}, ep.id),
-      h('button', {
+      lbOnly ? h('span', { class: 'muted' }, 'load balancing') : h('button', {
         type: 'button', 'data-key': `purge:${ep.id}`,
         'aria-label': `Purge the queue of ${ep.id}`,
         onclick: action(() => purge(ep.id)),
       }, 'Purge queue')),
-    h('ul', { class: 'counts', 'aria-label': 'Jobs by state' },
+    lbOnly ? null : h('ul', { class: 'counts', 'aria-label': 'Jobs by state' },
       STATES.map((s) => h('li', {},
         h('button', {
           type: 'button', class: 'count', 'data-key': `count:${ep.id}:${s}`, 'data-state': s,
           title: `Show ${s} jobs of ${ep.id}`,
           onclick: () => setFilters({ endpoint: ep.id, state: s }),
         }, h('span', { class: 'n' }, queue[s] ?? 0), ' ', h('span', { class: 'label' }, s))))),
-    h('dl', { class: 'stats' },
+    lbOnly ? null : h('dl', { class: 'stats' },
       h('div', {}, h('dt', {}, 'Jobs/s'), h('dd', {}, (ep.jobs_per_second ?? 0).toFixed(1))),
       h('div', {}, h('dt', {}, 'Delay p50 / p99'), h('dd', {}, `${ms(ep.delay_ms?.p50)} / ${ms(ep.delay_ms?.p99)}`)),
       h('div', {}, h('dt', {}, 'Execution p50 / p99'),

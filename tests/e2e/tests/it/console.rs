@@ -1,6 +1,7 @@
 //! The runpod-local console in a real browser: `tests/console/console_test.py` drives Debian's
 //! headless Chromium with Playwright against two in-process servers (one open, one with an API
-//! key), with the `echo_worker` example binary serving the open one.
+//! key), with the `echo_worker` example binary serving the open one and a load-balancing worker
+//! registered on it.
 //!
 //! Needs Chromium (`CONSOLE_CHROMIUM`, else `/usr/bin/chromium`) and Playwright in the Python of
 //! the interop tests (`RUNPOD_PYTHON`, else `<workspace>/.venv/bin/python`). Without them the test
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use runpod_local::{FaultConfig, Server};
+use runpod_local::{FaultConfig, LbWorker, Server};
 use serde_json::Value;
 
 use crate::python::Process;
@@ -105,6 +106,8 @@ async fn the_console_shows_and_drives_jobs_in_headless_chromium() {
     let faults = FaultConfig::default().rule("purge-queue:5xx=1").unwrap();
     let open = Server::builder()
         .faults(faults)
+        // A load-balancing worker where nothing listens: the page shows its health.
+        .lb_worker(LbWorker::new("console-lb", "http://127.0.0.1:9").id("lb-1"))
         .bind("127.0.0.1:0")
         .await
         .unwrap();
