@@ -8,7 +8,7 @@
 //! every 100 ms. Nothing here sends, formats or waits while the store's lock is held.
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -460,39 +460,49 @@ impl Store {
         views
     }
 
-    /// A page of jobs, newest first.
+    /// A page of jobs, newest first. One pass over the jobs, keeping only the newest
+    /// `offset + limit` matches in a heap, so a page costs no sort of (or copy of) the rest.
     pub(crate) fn console_jobs(&self, query: &JobQuery) -> JobPage {
         let state = self.lock();
         let worker = query.worker.as_deref();
         let needle = query.id_contains.as_deref().filter(|q| !q.is_empty());
-        let mut found: Vec<(u64, &str, &Job)> = Vec::new();
+        let keep = query.offset.saturating_add(query.limit);
+        let mut newest: BinaryHeap<Reverse<Newest<'_>>> = BinaryHeap::new();
+        let mut total = 0;
         for (endpoint, ep) in &state.endpoints {
             if query.endpoint.as_deref().is_some_and(|e| e != endpoint) {
                 continue;
             }
             for job in ep.jobs.values() {
-                let keep = (query.states.is_empty()
+                let matches = (query.states.is_empty()
                     || query.states.iter().any(|s| s == job.status.as_str()))
                     && (worker.is_none() || job.worker_id.as_deref() == worker)
                     && needle.is_none_or(|q| job.id.contains(q));
-                if keep {
-                    found.push((job.trace.created_us, endpoint, job));
+                if !matches {
+                    continue;
+                }
+                total += 1;
+                let candidate = Newest {
+                    created_us: job.trace.created_us,
+                    endpoint,
+                    job,
+                };
+                if newest.len() < keep {
+                    newest.push(Reverse(candidate));
+                } else if let Some(mut oldest) = newest.peek_mut()
+                    && oldest.0.created_us < candidate.created_us
+                {
+                    *oldest = Reverse(candidate);
                 }
             }
         }
-        let total = found.len();
-        // Only the page needs sorting: partition around its end first.
-        let end = query.offset.saturating_add(query.limit).min(total);
-        if end > 0 && end < total {
-            found.select_nth_unstable_by_key(end - 1, |(created, _, _)| Reverse(*created));
-        }
-        found.truncate(end);
-        found.sort_unstable_by_key(|(created, _, _)| Reverse(*created));
         let clock = state.console.clock;
-        let jobs = found
-            .iter()
+        // Ascending by `Reverse`, so newest first.
+        let jobs = newest
+            .into_sorted_vec()
+            .into_iter()
             .skip(query.offset)
-            .map(|(_, endpoint, job)| summary(endpoint, job, clock))
+            .map(|Reverse(n)| summary(n.endpoint, n.job, clock))
             .collect();
         JobPage {
             total,
@@ -540,6 +550,33 @@ impl Store {
             .cloned()
             .collect();
         Some(detail)
+    }
+}
+
+/// A job in the running for a page, ordered by creation (stamps are unique per store).
+struct Newest<'a> {
+    created_us: u64,
+    endpoint: &'a str,
+    job: &'a Job,
+}
+
+impl PartialEq for Newest<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.created_us == other.created_us
+    }
+}
+
+impl Eq for Newest<'_> {}
+
+impl PartialOrd for Newest<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Newest<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.created_us.cmp(&other.created_us)
     }
 }
 
