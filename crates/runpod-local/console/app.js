@@ -320,7 +320,7 @@ function renderJobs(page, query) {
 
 function jobRow(job) {
   const tr = h('tr', { 'data-id': job.id },
-    h('td', {}, h('a', { class: 'mono', href: jobHref(job.endpoint, job.id) }, job.id)),
+    h('td', {}, h('a', { class: 'mono', href: jobHref(job.endpoint, job.id), title: job.id }, job.id)),
     h('td', {}, job.endpoint),
     h('td', { class: 'state' }, badge(job.state)),
     h('td', { class: 'mono worker' }, job.worker || '—'),
