@@ -4,6 +4,8 @@
 //! Python SDK (`runpod==1.12.0`); it needs a Python interpreter with that package, which this
 //! command provides in `./.venv` when `python3` exists. On a machine without Python the suite is
 //! not compiled at all and the command says so, so nothing is reported as passed that did not run.
+//! The same interpreter gets Playwright for the console's browser tests, which drive the system's
+//! Chromium; without `chromium` installed those say loudly that they did not run (and fail in CI).
 
 #![allow(
     clippy::print_stderr,
@@ -18,6 +20,8 @@ use anyhow::{Context, Result, bail};
 const PYTHON_SDK: &str = "runpod==1.12.0";
 /// The official OpenAI client, for the OpenAI-compatible route's interop tests.
 const PYTHON_OPENAI: &str = "openai==3.63.0";
+/// Drives the system's Chromium in the console's browser tests (it downloads no browser).
+const PYTHON_PLAYWRIGHT: &str = "playwright==1.65.3";
 
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     match python_with_sdk(root)? {
@@ -101,8 +105,9 @@ fn ensure_sdk(python: &Path) -> Result<()> {
     let check = Command::new(python)
         .args([
             "-c",
-            "import openai, runpod, sys; \
-             sys.exit(runpod.__version__ != '1.12.0' or openai.__version__ != '3.63.0')",
+            "import openai, runpod, sys, importlib.metadata as m; \
+             sys.exit(runpod.__version__ != '1.12.0' or openai.__version__ != '3.63.0' \
+             or m.version('playwright') != '1.65.3')",
         ])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
@@ -110,7 +115,7 @@ fn ensure_sdk(python: &Path) -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "xtask test: installing {PYTHON_SDK} and {PYTHON_OPENAI} into {}",
+        "xtask test: installing {PYTHON_SDK}, {PYTHON_OPENAI} and {PYTHON_PLAYWRIGHT} into {}",
         python.display()
     );
     let status = Command::new(python)
@@ -122,11 +127,12 @@ fn ensure_sdk(python: &Path) -> Result<()> {
             "--disable-pip-version-check",
             PYTHON_SDK,
             PYTHON_OPENAI,
+            PYTHON_PLAYWRIGHT,
         ])
         .status()
         .context("running pip")?;
     if !status.success() {
-        bail!("pip install {PYTHON_SDK} {PYTHON_OPENAI} failed ({status})");
+        bail!("pip install {PYTHON_SDK} {PYTHON_OPENAI} {PYTHON_PLAYWRIGHT} failed ({status})");
     }
     Ok(())
 }

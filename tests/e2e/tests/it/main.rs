@@ -1,5 +1,7 @@
 //! End-to-end tests: our client ↔ runpod-local ↔ workers, and interop with the official Python SDK.
 
+#[cfg(feature = "python-interop")]
+mod console;
 mod flows;
 mod lb;
 mod openai;
