@@ -807,6 +807,12 @@ that key; a --host other than loopback requires a key unless --insecure-no-auth 
         /// Repeatable.
         #[arg(long = "lb", value_name = "ENDPOINT=URL")]
         lb: Vec<runpod_local::LbWorker>,
+        /// A worker of a load-balancing endpoint started from COMMAND (by `sh -c`, stopped with
+        /// the server): ENDPOINT[,health=PATH][,health-port][,id=WORKER_ID]=COMMAND. It gets
+        /// PORT (a free port), RUNPOD_POD_ID, and PORT_HEALTH (with health-port) and
+        /// HEALTH_CHECK_PATH (with health=). Repeatable.
+        #[arg(long = "lb-spawn", value_name = "ENDPOINT=COMMAND")]
+        lb_spawn: Vec<runpod_local::LbSpawn>,
     },
 }
 

@@ -48,6 +48,7 @@ pub(crate) struct Config {
     /// Hosts besides loopback that webhooks may go to.
     pub(crate) webhook_hosts: std::sync::Arc<[String]>,
     pub(crate) lb_workers: Vec<crate::lb::LbWorker>,
+    pub(crate) lb_spawns: Vec<crate::lb::LbSpawn>,
     pub(crate) lb_limits: crate::lb::LbLimits,
 }
 
@@ -67,6 +68,7 @@ impl Default for Config {
             insecure_no_auth: false,
             webhook_hosts: std::sync::Arc::new([]),
             lb_workers: Vec::new(),
+            lb_spawns: Vec::new(),
             lb_limits: crate::lb::LbLimits::default(),
         }
     }
@@ -88,6 +90,7 @@ impl fmt::Debug for Config {
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("webhook_hosts", &self.webhook_hosts)
             .field("lb_workers", &self.lb_workers)
+            .field("lb_spawns", &self.lb_spawns)
             .field("lb_limits", &self.lb_limits)
             .finish()
     }

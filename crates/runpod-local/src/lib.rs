@@ -51,7 +51,7 @@ mod store;
 mod webhook;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
-pub use lb::{LbCounts, LbLimits, LbWorker};
+pub use lb::{LbCounts, LbLimits, LbSpawn, LbWatch, LbWorker};
 pub use limits::{Limits, parse_size};
 pub use server::{RunningServer, Server, ServerBuilder};
 

@@ -113,6 +113,13 @@ struct Cli {
     #[arg(long = "lb", value_name = "ENDPOINT=URL")]
     lb_workers: Vec<runpod_local::LbWorker>,
 
+    /// A worker of a load-balancing endpoint started from COMMAND (by `sh -c`, stopped with the
+    /// server): ENDPOINT[,health=PATH][,health-port][,id=WORKER_ID]=COMMAND. It gets PORT (a
+    /// free port), RUNPOD_POD_ID, and PORT_HEALTH (with health-port) and HEALTH_CHECK_PATH (with
+    /// health=). Repeatable.
+    #[arg(long = "lb-spawn", value_name = "ENDPOINT=COMMAND")]
+    lb_spawns: Vec<runpod_local::LbSpawn>,
+
     /// Largest load-balancing request and response body, in bytes [default: 30 MiB].
     #[arg(long)]
     lb_max_body: Option<usize>,
@@ -204,6 +211,9 @@ async fn main() -> ExitCode {
     }
     for worker in &cli.lb_workers {
         builder = builder.lb_worker(worker.clone());
+    }
+    for spawn in &cli.lb_spawns {
+        builder = builder.lb_spawn(spawn.clone());
     }
     let mut limits = runpod_local::LbLimits::new();
     if let Some(bytes) = cli.lb_max_body {

@@ -22,6 +22,7 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         max_queued_jobs,
         max_connections,
         lb,
+        lb_spawn,
     } = command;
     let key = ctx
         .api_key_flag()
@@ -48,12 +49,30 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
     for worker in lb {
         builder = builder.lb_worker(worker);
     }
+    for spawn in lb_spawn {
+        builder = builder.lb_spawn(spawn);
+    }
     let server = builder
         .bind((host.as_str(), port))
         .await
         .map_err(|e| CliError::failure(format!("cannot listen on {host}:{port}: {e}")))?;
     let text = server.announcement(&endpoint_id, &worker_id);
     ctx.out.raw(&text)?;
-    server.stopped().await;
+    // The load-balancing workers' counts, whenever they change.
+    let mut watch = server.lb_watch();
+    let mut stopped = std::pin::pin!(server.stopped());
+    loop {
+        tokio::select! {
+            () = &mut stopped => return Ok(()),
+            changed = watch.changed() => {
+                let Some(changed) = changed else { break };
+                for (endpoint_id, counts) in changed {
+                    ctx.out
+                        .line(&format!("# load-balancing endpoint {endpoint_id}: {counts}"))?;
+                }
+            }
+        }
+    }
+    stopped.await;
     Ok(())
 }

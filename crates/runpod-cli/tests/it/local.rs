@@ -136,3 +136,42 @@ async fn local_serve_refuses_a_network_host_without_a_key() {
     assert!(stderr.contains("without an API key"), "{stderr}");
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 }
+
+#[tokio::test]
+async fn local_serve_spawns_lb_workers_and_prints_their_counts_as_they_change() {
+    let mut child = serve(&["--lb-spawn", "sp,id=w1=exit 3"]);
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let lines = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            for line in stdout.lines() {
+                let line = line.unwrap();
+                let done =
+                    line == "# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy";
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            seen
+        }),
+    )
+    .await
+    .expect("the counts change is printed")
+    .unwrap();
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("# load-balancing endpoint sp: http://127.0.0.1:")
+                && l.ends_with("(1 workers: 0 healthy, 1 initializing, 0 unhealthy)")
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy"),
+        "{lines:#?}"
+    );
+    let _ = child.kill();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+}

@@ -2,6 +2,7 @@
 
 mod flows;
 mod lb;
+mod lb_spawn;
 mod openai;
 #[cfg(feature = "python-interop")]
 mod python;
