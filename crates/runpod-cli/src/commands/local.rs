@@ -56,10 +56,11 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         .bind((host.as_str(), port))
         .await
         .map_err(|e| CliError::failure(format!("cannot listen on {host}:{port}: {e}")))?;
+    // Made before the announcement, so that no change after the counts it shows is missed.
+    let mut watch = server.lb_watch();
     let text = server.announcement(&endpoint_id, &worker_id);
     ctx.out.raw(&text)?;
     // The load-balancing workers' counts, whenever they change.
-    let mut watch = server.lb_watch();
     let mut stopped = std::pin::pin!(server.stopped());
     loop {
         tokio::select! {

@@ -137,18 +137,29 @@ async fn local_serve_refuses_a_network_host_without_a_key() {
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 }
 
+/// Kills the child on drop, so that a failed test does not leave a reader blocked on its stdout.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn local_serve_spawns_lb_workers_and_prints_their_counts_as_they_change() {
-    let mut child = serve(&["--lb-spawn", "sp,id=w1=exit 3"]);
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    // The worker exits a second after the announcement: one change, printed as it happens.
+    let mut child = Guard(serve(&["--lb-spawn", "sp,id=w1=sleep 1; exit 3"]));
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let unhealthy = "# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy";
     let lines = tokio::time::timeout(
         std::time::Duration::from_secs(60),
         tokio::task::spawn_blocking(move || {
             let mut seen = Vec::new();
             for line in stdout.lines() {
                 let line = line.unwrap();
-                let done =
-                    line == "# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy";
+                let done = line == unhealthy;
                 seen.push(line);
                 if done {
                     break;
@@ -169,9 +180,7 @@ async fn local_serve_spawns_lb_workers_and_prints_their_counts_as_they_change() 
     );
     assert_eq!(
         lines.last().map(String::as_str),
-        Some("# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy"),
+        Some(unhealthy),
         "{lines:#?}"
     );
-    let _ = child.kill();
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }
