@@ -11,6 +11,7 @@ mod lb;
 mod local;
 mod measure;
 mod openai;
+mod openai_latency;
 mod probe;
 mod procs;
 mod raw;
