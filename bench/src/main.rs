@@ -12,6 +12,7 @@ mod lb;
 mod local;
 mod measure;
 mod openai;
+mod openai_latency;
 mod probe;
 mod procs;
 mod raw;

@@ -138,6 +138,19 @@ const METHODS: &[(&str, &str, Option<&str>)] = &[
     ("updateSshKeys", "update_ssh_keys", None),
 ];
 
+/// operationId → (a hand-written `fn(&Body) -> Result<()>` that the builder's `send` runs first,
+/// what it refuses, for `send`'s docs),
+/// so a body Runpod would refuse for a reason we can see in it alone fails as
+/// `is_invalid_input()` before anything is sent, however the body was built (`create`,
+/// `create_from`, `set_body`). The check lives beside the feature it belongs to; the
+/// generator only calls it. `updateEndpoint` has none: a PATCH cannot change `type`, and
+/// whether its `scaling` fits depends on the endpoint's type, which the body does not hold.
+const BODY_CHECKS: &[(&str, &str, &str)] = &[(
+    "createEndpoint",
+    "crate::load_balancing::check_create_endpoint",
+    "a `LOAD_BALANCER`\n    /// endpoint without `REQUEST_COUNT` scaling (see [`crate::check_endpoint_kind`])",
+)];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Location {
     Path,
@@ -819,19 +832,38 @@ impl Gen {
         }
         out.push_str("        self.options.apply(request)\n    }\n\n");
 
-        let send_doc = "    /// Sends the request.\n    ///\n    /// # Errors\n    ///\n    /// Any transport error, or the API's answer when it is not a success (see\n    /// [`runpod_transport::Error`]'s predicates and [`crate::errors`]).\n";
+        let check = BODY_CHECKS
+            .iter()
+            .find(|(id, ..)| *id == op.id)
+            .map(|c| (c.1, c.2));
+        let mut send_doc = String::from(
+            "    /// Sends the request.\n    ///\n    /// # Errors\n    ///\n    /// Any transport error, or the API's answer when it is not a success (see\n    /// [`runpod_transport::Error`]'s predicates and [`crate::errors`]).\n",
+        );
+        // The check, as the first statement of `send`.
+        let first = match check {
+            Some((path, refused)) => {
+                let _ = writeln!(
+                    send_doc,
+                    "    ///\n    /// `is_invalid_input()`, before anything is sent, for {refused}."
+                );
+                format!("\n        {path}(&self.body)?;")
+            }
+            None => String::new(),
+        };
+        let send_doc = send_doc.as_str();
         match &op.success {
             Success::Json(name) => {
                 out.push_str(send_doc);
                 let _ = writeln!(
                     out,
-                    "    pub async fn send(self) -> Result<rest::{name}> {{\n        self.into_request().send_json().await\n    }}"
+                    "    pub async fn send(self) -> Result<rest::{name}> {{{first}\n        self.into_request().send_json().await\n    }}"
                 );
             }
             Success::Empty => {
                 out.push_str(send_doc);
-                out.push_str(
-                    "    pub async fn send(self) -> Result<()> {\n        self.into_request().send().await.map(drop)\n    }\n",
+                let _ = writeln!(
+                    out,
+                    "    pub async fn send(self) -> Result<()> {{{first}\n        self.into_request().send().await.map(drop)\n    }}"
                 );
             }
             Success::JsonOrEmpty(name) => {
@@ -839,11 +871,14 @@ impl Gen {
                 out.push_str("    ///\n    /// `None` when the API answers `204 No Content`.\n");
                 let _ = writeln!(
                     out,
-                    "    pub async fn send(self) -> Result<Option<rest::{name}>> {{\n        let response = self.into_request().send().await?;\n        if response.status() == StatusCode::NO_CONTENT || response.bytes().is_empty() {{\n            return Ok(None);\n        }}\n        response.json().map(Some)\n    }}"
+                    "    pub async fn send(self) -> Result<Option<rest::{name}>> {{{first}\n        let response = self.into_request().send().await?;\n        if response.status() == StatusCode::NO_CONTENT || response.bytes().is_empty() {{\n            return Ok(None);\n        }}\n        response.json().map(Some)\n    }}"
                 );
             }
             Success::EventStream => {
                 // `stream()` is hand-written in `crate::logs`.
+                if check.is_some() {
+                    bail!("{}: a body check on a log stream is not supported", op.id);
+                }
             }
         }
         out.push_str("}\n\n");
@@ -1165,6 +1200,11 @@ pub(crate) fn outputs(spec: &Value, items: &Items, source_note: &str) -> Result<
             fields.sort_by_key(|f| if is_required(f) { rank(f) } else { usize::MAX });
             op.body_fields = fields;
             op.body_has_extra = st.extra.is_some();
+        }
+    }
+    for (id, path, _) in BODY_CHECKS {
+        if !ops.iter().any(|o| o.id == *id && o.body.is_some()) {
+            bail!("BODY_CHECKS names {id} ({path}), which is no operation with a body");
         }
     }
     let dir = Path::new(OUT_DIR);

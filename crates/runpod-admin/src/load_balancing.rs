@@ -14,6 +14,10 @@ use crate::rest;
 /// Checks what Runpod would refuse about an endpoint's kind, before anything is sent: a
 /// `LOAD_BALANCER` endpoint must scale on `REQUEST_COUNT` (with `requestCount` ≥ 1).
 ///
+/// [`CreateEndpoint::send`] runs it on its body, so a create can only fail it before sending;
+/// it is public for callers that build a body elsewhere (the CLI checks its flags with it).
+/// An update cannot change `type`, so it has nothing to check.
+///
 /// # Errors
 /// `is_invalid_input()` with a message naming the fix.
 pub fn check_endpoint_kind(
@@ -33,6 +37,12 @@ pub fn check_endpoint_kind(
              {\"type\": \"REQUEST_COUNT\", \"requestCount\": N}",
         )),
     }
+}
+
+/// The check `CreateEndpoint::send` runs before sending (wired by the generator's
+/// `BODY_CHECKS`), so `create`, `create_from` and `set_body` are all covered.
+pub(crate) fn check_create_endpoint(body: &rest::CreateEndpointRequest) -> Result<()> {
+    check_endpoint_kind(&body.type_, Some(&body.scaling))
 }
 
 impl AdminClient {

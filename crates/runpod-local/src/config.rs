@@ -52,6 +52,7 @@ pub(crate) struct Config {
     /// Built from `webhook_ca_files` when the server starts.
     pub(crate) webhook_tls: Option<crate::webhook_tls::WebhookTls>,
     pub(crate) lb_workers: Vec<crate::lb::LbWorker>,
+    pub(crate) lb_spawns: Vec<crate::lb::LbSpawn>,
     pub(crate) lb_limits: crate::lb::LbLimits,
 }
 
@@ -73,6 +74,7 @@ impl Default for Config {
             webhook_ca_files: Vec::new(),
             webhook_tls: None,
             lb_workers: Vec::new(),
+            lb_spawns: Vec::new(),
             lb_limits: crate::lb::LbLimits::default(),
         }
     }
@@ -95,6 +97,7 @@ impl fmt::Debug for Config {
             .field("webhook_hosts", &self.webhook_hosts)
             .field("webhook_ca_files", &self.webhook_ca_files)
             .field("lb_workers", &self.lb_workers)
+            .field("lb_spawns", &self.lb_spawns)
             .field("lb_limits", &self.lb_limits)
             .finish()
     }

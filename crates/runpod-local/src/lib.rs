@@ -57,7 +57,7 @@ mod webhook;
 mod webhook_tls;
 
 pub use faults::{FaultConfig, ParseError, Route, RouteFaults};
-pub use lb::{LbCounts, LbLimits, LbWorker};
+pub use lb::{LbCounts, LbLimits, LbSpawn, LbWatch, LbWorker};
 pub use limits::{Limits, parse_size};
 #[cfg(feature = "bin")]
 pub use serve_args::ServeArgs;

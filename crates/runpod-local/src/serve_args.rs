@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{FaultConfig, LbLimits, LbWorker, Limits, ServerBuilder, parse_duration, parse_size};
+use crate::{
+    FaultConfig, LbLimits, LbSpawn, LbWorker, Limits, ServerBuilder, parse_duration, parse_size,
+};
 
 /// Server flags shared by the `runpod-local` binary and `runpod local serve`.
 ///
@@ -146,6 +148,13 @@ struct LbArgs {
     #[arg(long = "lb", value_name = "ENDPOINT=URL")]
     workers: Vec<LbWorker>,
 
+    /// A worker of a load-balancing endpoint started from COMMAND (by `sh -c`, stopped with the
+    /// server): ENDPOINT[,health=PATH][,health-port][,id=WORKER_ID]=COMMAND. It gets PORT (a
+    /// free port), RUNPOD_POD_ID, and PORT_HEALTH (with health-port) and HEALTH_CHECK_PATH (with
+    /// health=). Repeatable.
+    #[arg(long = "lb-spawn", value_name = "ENDPOINT=COMMAND")]
+    spawns: Vec<LbSpawn>,
+
     /// Largest load-balancing request and response body, in bytes [default: 30 MiB].
     #[arg(long, value_name = "BYTES")]
     lb_max_body: Option<usize>,
@@ -187,6 +196,9 @@ impl ServeArgs {
         }
         for worker in &self.lb.workers {
             builder = builder.lb_worker(worker.clone());
+        }
+        for spawn in &self.lb.spawns {
+            builder = builder.lb_spawn(spawn.clone());
         }
         let t = &self.timing;
         type Setter = fn(ServerBuilder, Duration) -> ServerBuilder;

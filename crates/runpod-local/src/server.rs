@@ -205,6 +205,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Starts a worker of a load-balancing endpoint from a command with `PORT` set, and
+    /// registers it like [`lb_worker`](Self::lb_worker) (see [`LbSpawn`](crate::LbSpawn)); it
+    /// is stopped with the server.
+    #[must_use]
+    pub fn lb_spawn(mut self, spawn: crate::LbSpawn) -> Self {
+        self.config.lb_spawns.push(spawn);
+        self
+    }
+
     /// Limits and waits of the load-balancing gateway (default: Runpod's).
     #[must_use]
     pub fn lb_limits(mut self, limits: crate::LbLimits) -> Self {
@@ -260,13 +269,17 @@ impl ServerBuilder {
             });
         }
         let api_key = self.config.api_key.clone();
-        let gateway = crate::lb::Gateway::new(
-            &self.config.lb_workers,
-            self.config.lb_limits,
-            api_key.clone(),
-        )
-        .map(Arc::new)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut lb_workers = self.config.lb_workers.clone();
+        for spawn in &self.config.lb_spawns {
+            lb_workers.push(spawn.prepare()?);
+        }
+        let gateway = crate::lb::Gateway::new(&lb_workers, self.config.lb_limits, api_key.clone())
+            .map(Arc::new)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let processes = crate::lb::start_processes(&gateway, &shutdown).inspect_err(|_| {
+            // Stops the processes already started.
+            shutdown.cancel();
+        })?;
         gateway.start_pollers(&shutdown);
         let faults = FaultInjector::new(self.config.faults.clone()).map(Arc::new);
         let limits = self.config.limits.clone();
@@ -311,6 +324,7 @@ impl ServerBuilder {
             api_key,
             shutdown,
             task: Some(task),
+            processes,
         })
     }
 }
@@ -323,6 +337,8 @@ pub struct RunningServer {
     api_key: Option<String>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// The watchers of spawned load-balancing workers; each ends once its process is gone.
+    processes: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for RunningServer {
@@ -369,6 +385,11 @@ impl RunningServer {
             .collect()
     }
 
+    /// The changes of [`lb_counts`](Self::lb_counts), as they happen.
+    pub fn lb_watch(&self) -> crate::LbWatch {
+        crate::LbWatch::new(self.gateway.clone(), self.shutdown.clone())
+    }
+
     /// What the `runpod-local` binary prints on start: `listening on http://HOST:PORT`, then
     /// `export` lines (POSIX-shell quoted) with the environment a worker serving `endpoint_id`
     /// needs and `RUNPOD_ENDPOINT_BASE_URL` for clients, then `#` comment lines (load-balancing
@@ -395,7 +416,7 @@ impl RunningServer {
         for (endpoint_id, counts) in self.lb_counts() {
             let workers = counts.healthy + counts.initializing + counts.unhealthy;
             text.push_str(&format!(
-                "# load-balancing endpoint {endpoint_id}: {} ({workers} workers)\n",
+                "# load-balancing endpoint {endpoint_id}: {} ({workers} workers: {counts})\n",
                 self.lb_url(&endpoint_id)
             ));
         }
@@ -433,7 +454,8 @@ impl RunningServer {
         .collect()
     }
 
-    /// Stops accepting, ends open long polls, lets in-flight requests finish, and waits.
+    /// Stops accepting, ends open long polls, lets in-flight requests finish, stops the spawned
+    /// load-balancing workers, and waits.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         self.join().await;
@@ -450,6 +472,11 @@ impl RunningServer {
             && let Err(error) = task.await
         {
             tracing::error!(%error, "server task failed");
+        }
+        for process in self.processes.drain(..) {
+            if let Err(error) = process.await {
+                tracing::error!(%error, "lb worker watcher failed");
+            }
         }
     }
 }

@@ -1212,7 +1212,11 @@ impl CreateEndpoint {
     ///
     /// Any transport error, or the API's answer when it is not a success (see
     /// [`runpod_transport::Error`]'s predicates and [`crate::errors`]).
+    ///
+    /// `is_invalid_input()`, before anything is sent, for a `LOAD_BALANCER`
+    /// endpoint without `REQUEST_COUNT` scaling (see [`crate::check_endpoint_kind`]).
     pub async fn send(self) -> Result<rest::Endpoint> {
+        crate::load_balancing::check_create_endpoint(&self.body)?;
         self.into_request().send_json().await
     }
 }

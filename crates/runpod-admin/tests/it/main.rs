@@ -5,6 +5,7 @@ mod errors;
 mod fallback;
 mod graphql;
 mod live;
+mod load_balancing;
 mod local;
 mod logs;
 mod models;

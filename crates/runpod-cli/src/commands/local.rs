@@ -33,8 +33,24 @@ pub(crate) async fn run(ctx: &Context, command: LocalCommand) -> CliResult {
         .bind((host.as_str(), port))
         .await
         .map_err(|e| CliError::failure(format!("cannot listen on {host}:{port}: {e}")))?;
+    // Made before the announcement, so that no change after the counts it shows is missed.
+    let mut watch = server.lb_watch();
     let text = server.announcement(&endpoint_id, &worker_id);
     ctx.out.raw(&text)?;
-    server.stopped().await;
+    // The load-balancing workers' counts, whenever they change.
+    let mut stopped = std::pin::pin!(server.stopped());
+    loop {
+        tokio::select! {
+            () = &mut stopped => return Ok(()),
+            changed = watch.changed() => {
+                let Some(changed) = changed else { break };
+                for (endpoint_id, counts) in changed {
+                    ctx.out
+                        .line(&format!("# load-balancing endpoint {endpoint_id}: {counts}"))?;
+                }
+            }
+        }
+    }
+    stopped.await;
     Ok(())
 }

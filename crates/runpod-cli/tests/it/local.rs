@@ -168,3 +168,51 @@ async fn local_serve_takes_every_limit_flag_of_runpod_local() {
     let _ = child.kill();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }
+
+/// Kills the child on drop, so that a failed test does not leave a reader blocked on its stdout.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn local_serve_spawns_lb_workers_and_prints_their_counts_as_they_change() {
+    // The worker exits a second after the announcement: one change, printed as it happens.
+    let mut child = Guard(serve(&["--lb-spawn", "sp,id=w1=sleep 1; exit 3"]));
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let unhealthy = "# load-balancing endpoint sp: 0 healthy, 0 initializing, 1 unhealthy";
+    let lines = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            for line in stdout.lines() {
+                let line = line.unwrap();
+                let done = line == unhealthy;
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            seen
+        }),
+    )
+    .await
+    .expect("the counts change is printed")
+    .unwrap();
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("# load-balancing endpoint sp: http://127.0.0.1:")
+                && l.ends_with("(1 workers: 0 healthy, 1 initializing, 0 unhealthy)")
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(unhealthy),
+        "{lines:#?}"
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Runpod's load-balancing endpoints (REST v2 `type: LOAD_BALANCER`) send plain HTTP requests
 //! straight to a worker's own server. Locally, workers are registered by URL
-//! ([`LbWorker`], `--lb ENDPOINT=URL`); a poller per worker reads its health route with Runpod's
+//! ([`LbWorker`], `--lb ENDPOINT=URL`) or started from a command ([`LbSpawn`], `--lb-spawn`);
+//! a poller per worker reads its health route with Runpod's
 //! rules (200 healthy, 204 initializing, anything else or no answer unhealthy), and requests go
 //! only to healthy workers, with the `X-Runpod-Worker-Id` affinity modes.
 //!
@@ -16,6 +17,7 @@
 //!   worker (the key is the caller's Runpod key, not the worker's business).
 
 mod proxy;
+mod spawn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +37,8 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::ParseError;
 
 pub(crate) use proxy::router;
+pub use spawn::LbSpawn;
+pub(crate) use spawn::start as start_processes;
 
 /// The header that carries affinity requests and names the worker that answered.
 pub(crate) const WORKER_ID_HEADER: &str = "x-runpod-worker-id";
@@ -59,6 +63,16 @@ pub struct LbWorker {
     url: String,
     health: Option<String>,
     id: Option<String>,
+    /// Set for a worker runpod-local starts itself ([`LbSpawn`]).
+    launch: Option<spawn::Launch>,
+}
+
+/// Why `id` cannot name a load-balancing endpoint, if it cannot.
+fn check_endpoint_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.contains('/') {
+        return Err("the endpoint id must be non-empty and contain no `/`");
+    }
+    Ok(())
 }
 
 impl LbWorker {
@@ -69,6 +83,7 @@ impl LbWorker {
             url: url.into().trim_end_matches('/').to_owned(),
             health: None,
             id: None,
+            launch: None,
         }
     }
 
@@ -119,9 +134,7 @@ impl FromStr for LbWorker {
             .ok_or_else(|| bad("expected ENDPOINT=URL"))?;
         let mut parts = rest.split(',');
         let url = parts.next().unwrap_or_default();
-        if endpoint_id.is_empty() || endpoint_id.contains('/') {
-            return Err(bad("the endpoint id must be non-empty and contain no `/`"));
-        }
+        check_endpoint_id(endpoint_id).map_err(&bad)?;
         if !url.starts_with("http://") {
             return Err(bad("the worker URL must start with http://"));
         }
@@ -261,11 +274,22 @@ pub(crate) struct Slot {
     pub(crate) base: String,
     health_url: Uri,
     health: AtomicU8,
+    /// The process of a worker runpod-local started.
+    process: Option<spawn::Process>,
 }
 
 impl Slot {
     pub(crate) fn health(&self) -> Health {
         Health::from_u8(self.health.load(Ordering::Acquire))
+    }
+
+    /// Notes that the health route answered (with `status`), which a spawned worker's process
+    /// does once it is listening.
+    fn answered(&self, status: u16) -> u16 {
+        if let Some(process) = &self.process {
+            process.answered();
+        }
+        status
     }
 }
 
@@ -287,6 +311,52 @@ impl fmt::Display for LbCounts {
             "{} healthy, {} initializing, {} unhealthy",
             self.healthy, self.initializing, self.unhealthy
         )
+    }
+}
+
+/// The changes of the load-balancing workers' health counts, from
+/// [`RunningServer::lb_watch`](crate::RunningServer::lb_watch).
+#[derive(Debug)]
+pub struct LbWatch {
+    gateway: Arc<Gateway>,
+    changes: watch::Receiver<()>,
+    shutdown: CancellationToken,
+    last: BTreeMap<String, LbCounts>,
+}
+
+impl LbWatch {
+    pub(crate) fn new(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Self {
+        let last = gateway
+            .endpoint_ids()
+            .map(|id| (id.to_owned(), gateway.counts(id)))
+            .collect();
+        Self {
+            changes: gateway.subscribe(),
+            gateway,
+            shutdown,
+            last,
+        }
+    }
+
+    /// Waits until the counts of some endpoints differ from when this watch was made or last
+    /// answered, and returns those endpoints with their counts; `None` once the server stops.
+    pub async fn changed(&mut self) -> Option<Vec<(String, LbCounts)>> {
+        loop {
+            tokio::select! {
+                changed = self.changes.changed() => changed.ok()?,
+                () = self.shutdown.cancelled() => return None,
+            }
+            let mut changed = Vec::new();
+            for id in self.gateway.endpoint_ids() {
+                let counts = self.gateway.counts(id);
+                if self.last.insert(id.to_owned(), counts) != Some(counts) {
+                    changed.push((id.to_owned(), counts));
+                }
+            }
+            if !changed.is_empty() {
+                return Some(changed);
+            }
+        }
     }
 }
 
@@ -325,6 +395,7 @@ impl Gateway {
                 base: worker.url.clone(),
                 health_url,
                 health: AtomicU8::new(Health::Unknown as u8),
+                process: worker.launch.clone().map(spawn::Process::new),
             }));
         }
         let mut connector = HttpConnector::new();
@@ -423,11 +494,19 @@ async fn poll_health(
             Err(error) => (Health::Unhealthy, error.to_string()),
             Ok(request) => {
                 match tokio::time::timeout(timeout, gateway.client.request(request)).await {
-                    Ok(Ok(response)) => match response.status().as_u16() {
+                    Ok(Ok(response)) => match slot.answered(response.status().as_u16()) {
                         200 => (Health::Healthy, String::new()),
                         204 => (Health::Initializing, String::new()),
                         status => (Health::Unhealthy, format!("health route answered {status}")),
                     },
+                    Ok(Err(_))
+                        if slot
+                            .process
+                            .as_ref()
+                            .is_some_and(spawn::Process::is_starting) =>
+                    {
+                        (Health::Initializing, String::new())
+                    }
                     Ok(Err(error)) => (Health::Unhealthy, format!("health route failed: {error}")),
                     Err(_) => (Health::Unhealthy, "health route timed out".to_owned()),
                 }

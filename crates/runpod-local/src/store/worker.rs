@@ -78,7 +78,8 @@ impl Store {
             let status = body.status;
             job.output_charge = charge;
             if status == Some(JobStatus::InProgress) {
-                job.trace.progress(&state.console, now, body.output.as_ref());
+                job.trace
+                    .progress(&state.console, now, body.output.as_ref());
                 job.set_output(body.output);
                 state.console.job(endpoint, job, now);
                 job.changed.notify_waiters();

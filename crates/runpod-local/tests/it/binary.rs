@@ -175,3 +175,53 @@ async fn the_binary_help_lists_every_server_flag() {
     assert!(output.status.success());
     insta::assert_snapshot!("runpod_local_help", String::from_utf8_lossy(&output.stdout));
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_binary_stops_the_workers_it_spawned_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("lb-spawn-bin-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pid");
+    let spawn = format!("sp=echo $$ > '{}'; exec sleep 1000", pid_file.display());
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_runpod-local"))
+            .args(["--port", "0", "--log-level", "warn", "--lb-spawn", &spawn])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let announced = blocking(move || {
+        let mut text = String::new();
+        BufReader::new(stdout).read_to_string(&mut text).unwrap();
+        text
+    });
+    let worker = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pid_file)
+            && pid.ends_with('\n')
+        {
+            break pid.trim().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(std::path::Path::new(&format!("/proc/{worker}")).exists());
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let announced = announced.await;
+    assert!(
+        announced.contains("# load-balancing endpoint sp: http://127.0.0.1:")
+            && announced.contains("(1 workers: 0 healthy, 1 initializing, 0 unhealthy)"),
+        "{announced}"
+    );
+    let mut child = child;
+    let status = blocking(move || child.0.wait().unwrap()).await;
+    assert!(status.success(), "SIGTERM stops it cleanly: {status:?}");
+    // Reaped by runpod-local before it exited: no process, not even a zombie.
+    assert!(
+        !std::path::Path::new(&format!("/proc/{worker}")).exists(),
+        "the spawned worker outlived runpod-local"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

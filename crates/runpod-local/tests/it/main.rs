@@ -11,6 +11,7 @@ mod faults;
 mod hardening;
 mod inline;
 mod lb;
+mod lb_spawn;
 mod lifecycle;
 mod long_polls;
 mod openai;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::support::PATIENCE;
 
-const KEY: &str = "lb-key";
+pub(crate) const KEY: &str = "lb-key";
 
 /// The `lb_worker` example, built once per test run (a no-op when it is up to date).
 pub(crate) fn lb_worker_binary() -> &'static Path {
@@ -136,7 +136,7 @@ pub(crate) async fn counts_reach(
     }
 }
 
-fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
+pub(crate) fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
     let config = runpod::Config::builder().with_api_key(KEY).build().unwrap();
     ServerlessClient::builder()
         .with_config(config)

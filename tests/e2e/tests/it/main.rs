@@ -4,6 +4,7 @@
 mod console;
 mod flows;
 mod lb;
+mod lb_spawn;
 mod openai;
 #[cfg(feature = "python-interop")]
 mod python;
