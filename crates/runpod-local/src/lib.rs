@@ -37,6 +37,7 @@
 //! [`ServerBuilder::insecure_no_auth`] says otherwise, and [`Limits`] bound what one client can
 //! make it hold (queued jobs, stored bytes, id sizes, stream chunks, connections, slow sends).
 
+mod channel_body;
 mod config;
 #[cfg(feature = "console")]
 mod console;

@@ -8,23 +8,20 @@
 //! `event: resync`, after which the page fetches the lists again.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, Response};
-use http_body::Frame;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Console, sse_event};
+use crate::channel_body::ChannelBody;
 use crate::store::console::JobChange;
 
 /// How often job changes are published.
@@ -149,7 +146,7 @@ pub(super) async fn events(State(console): State<Console>) -> Response<Body> {
     let first = sse_event("overview", &console.overview());
     let (sender, queue) = mpsc::channel(PER_CONNECTION);
     tokio::spawn(forward(console, receiver, sender, first));
-    let mut response = Response::new(Body::new(EventBody { queue }));
+    let mut response = Response::new(Body::new(ChannelBody::new(queue)));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -209,25 +206,6 @@ async fn forward(
             sent = sender.send(event) => if sent.is_err() { return },
             () = shutdown.cancelled() => return,
         }
-    }
-}
-
-/// The response body: whatever `forward` queued, as it comes.
-struct EventBody {
-    queue: mpsc::Receiver<Bytes>,
-}
-
-impl http_body::Body for EventBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.queue
-            .poll_recv(cx)
-            .map(|event| event.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 

@@ -20,10 +20,7 @@
 //! serve); a failed job is 500, a cancelled one 503, a timed-out or expired one or a wait that
 //! runs out 504.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Json;
@@ -31,12 +28,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hyper::body::Frame;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::read_body;
+use crate::channel_body::ChannelBody;
 use crate::config::{RUNSYNC_BODY_LIMIT, WAIT_MAX_MS};
 use crate::store::Store;
 use runpod_types::serverless::{JobRequest, JobState, JobStatus};
@@ -441,7 +438,7 @@ fn immediate(bytes: Bytes) -> mpsc::Receiver<Bytes> {
 }
 
 fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let mut response = Body::new(SseBody { rx }).into_response();
+    let mut response = Body::new(ChannelBody::new(rx)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -449,25 +446,6 @@ fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// The streaming body: whatever the pump sends, until it drops its sender.
-struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
-}
-
-impl hyper::body::Body for SseBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|next| next.map(|bytes| Ok(Frame::data(bytes))))
-    }
 }
 
 #[cfg(test)]

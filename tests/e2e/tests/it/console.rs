@@ -14,7 +14,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use runpod_local::{FaultConfig, LbWorker, Server};
-use serde_json::Value;
 
 use crate::python::Process;
 
@@ -51,33 +50,6 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
         ));
     }
     Ok((chromium, python))
-}
-
-/// The `echo_worker` example, built by the cargo running these tests.
-fn echo_worker() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "runpod-examples",
-            "--example",
-            "echo_worker",
-        ])
-        .arg("--message-format=json")
-        .current_dir(workspace())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "building echo_worker failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "echo_worker")
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no echo_worker executable")
 }
 
 /// Writes to stderr past the test harness's capture (which only takes `print!`/`eprint!`): a
@@ -118,7 +90,7 @@ async fn the_console_shows_and_drives_jobs_in_headless_chromium() {
         .unwrap();
     let mut worker = Process::start(
         {
-            let mut command = Command::new(echo_worker());
+            let mut command = Command::new(crate::support::example_binary("echo_worker"));
             command.args(["--concurrency", "16"]);
             command
         },

@@ -2,9 +2,7 @@
 //! driven by our client and by a plain HTTP client (Python's urllib, when available).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,38 +13,9 @@ use runpod::{Report, ServerlessClient};
 use runpod_local::{LbLimits, LbWorker, RunningServer, Server};
 use serde_json::{Value, json};
 
-use crate::support::PATIENCE;
+use crate::support::{PATIENCE, example_binary};
 
 pub(crate) const KEY: &str = "lb-key";
-
-/// The `lb_worker` example, built once per test run (a no-op when it is up to date).
-pub(crate) fn lb_worker_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .current_dir(workspace)
-            .args(["build", "-p", "runpod-examples", "--example", "lb_worker"])
-            .arg("--message-format=json-render-diagnostics");
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "building lb_worker failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "lb_worker")
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reports the lb_worker executable")
-    })
-}
 
 /// One `lb_worker` process on a free port, killed on drop.
 pub(crate) struct WorkerProcess {
@@ -56,7 +25,9 @@ pub(crate) struct WorkerProcess {
 
 impl WorkerProcess {
     pub(crate) async fn start(env: &[(&str, &str)]) -> Self {
-        let binary = tokio::task::spawn_blocking(lb_worker_binary).await.unwrap();
+        let binary = tokio::task::spawn_blocking(|| example_binary("lb_worker"))
+            .await
+            .unwrap();
         // A port free a moment ago (the worker reads PORT; it cannot report a port 0 choice).
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()

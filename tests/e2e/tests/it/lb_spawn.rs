@@ -7,7 +7,8 @@ use futures_util::StreamExt as _;
 use runpod_local::{LbSpawn, Server};
 use serde_json::{Value, json};
 
-use crate::lb::{KEY, counts_reach, fast_limits, lb, lb_worker_binary};
+use crate::lb::{KEY, counts_reach, fast_limits, lb};
+use crate::support::example_binary;
 
 /// Whether process `pid` is gone (or a zombie: it runs no more).
 #[cfg(target_os = "linux")]
@@ -23,7 +24,7 @@ fn gone(pid: &str) -> bool {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runpod_local_spawns_lb_worker_and_stops_it() {
-    let binary = tokio::task::spawn_blocking(lb_worker_binary)
+    let binary = tokio::task::spawn_blocking(|| example_binary("lb_worker"))
         .await
         .unwrap()
         .display()

@@ -2,9 +2,7 @@
 //! binary (a deterministic echo "model") as a separate process, and our typed client
 //! (`Endpoint::openai`).
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
 use futures_util::StreamExt as _;
 use runpod::serverless::openai::OpenAi;
@@ -23,43 +21,12 @@ pub(crate) const KEY: &str = "openai-key";
 pub(crate) const TEXT: &str = "the quick brown fox jumps";
 const WORDS: usize = 5;
 
-/// The `openai_worker` example, built once with the cargo running these tests.
-pub(crate) fn openai_worker_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "runpod-examples",
-                "--example",
-                "openai_worker",
-                "--message-format=json",
-            ])
-            .current_dir(&root)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "building openai_worker failed");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "openai_worker")
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no openai_worker executable")
-    })
-}
-
 /// The worker binary serving `endpoint` on `server`; killed when dropped.
 pub(crate) struct WorkerProcess(Child);
 
 impl WorkerProcess {
     pub(crate) fn start(server: &RunningServer, endpoint: &str, concurrency: u32) -> Self {
-        let mut command = Command::new(openai_worker_binary());
+        let mut command = Command::new(crate::support::example_binary("openai_worker"));
         command
             .args(["--concurrency", &concurrency.to_string()])
             .stdin(Stdio::null())

@@ -1,6 +1,9 @@
 //! What the flows and the interop tests share: our client pointed at a local server, bounded
 //! waits on jobs, and in-process workers that end with their test.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -266,4 +269,41 @@ async fn forward(
         write.write_all(head.as_bytes()).await?;
         write.write_all(&answer).await?;
     }
+}
+
+/// The example `name` of `runpod-examples`, built once per test run by the cargo running these
+/// tests, in their profile (a no-op when it is up to date). Blocks: call it from
+/// `spawn_blocking` in async tests.
+pub(crate) fn example_binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    // Held while building, so two tests asking for the same example build it once.
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["build", "-p", "runpod-examples", "--example", name])
+        .arg("--message-format=json-render-diagnostics");
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "building {name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Cargo names the executable it built, wherever the target directory is.
+    let path = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reports no {name} executable"));
+    built.insert(name.to_owned(), path.clone());
+    path
 }

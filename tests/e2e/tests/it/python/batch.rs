@@ -13,10 +13,10 @@ use futures_util::StreamExt as _;
 use runpod_local::RunningServer;
 use serde_json::{Value, json};
 
-use super::our_worker::echo_worker_binary;
 use super::{KEY, Process, server, start_worker};
 use crate::secrets::cli_binary;
 use crate::support;
+use crate::support::example_binary;
 
 const EP: &str = "batch-e2e";
 const N: usize = 5_000;
@@ -28,7 +28,7 @@ fn payload(i: usize) -> Value {
 
 /// Our echo_worker binary as a worker of `EP` (not `--rp_serve_api`: it pulls from the server).
 async fn start_echo_worker(server: &RunningServer, worker_id: &str) -> Process {
-    let binary = tokio::task::spawn_blocking(echo_worker_binary)
+    let binary = tokio::task::spawn_blocking(|| example_binary("echo_worker"))
         .await
         .unwrap();
     let mut command = Command::new(binary);

@@ -6,10 +6,9 @@
 //! `{"fail": msg}`; in process, streams go to a `streaming` handler on an endpoint of its own),
 //! so `client.py`'s tours run unchanged against either.
 
+use crate::support::example_binary;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use runpod::Report;
@@ -269,39 +268,9 @@ async fn the_official_endpoint_and_asyncio_endpoint_drive_our_in_process_workers
     assert_eq!(err.job_error().unwrap()["worker_id"], "rs-async");
 }
 
-/// The `echo_worker` example, built once per test run (a no-op when it is up to date).
-pub(crate) fn echo_worker_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .current_dir(workspace)
-            .args(["build", "-p", "runpod-examples", "--example", "echo_worker"])
-            .arg("--message-format=json-render-diagnostics");
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "building echo_worker failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        // Cargo names the executable it built, wherever the target directory is.
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "echo_worker")
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reports the echo_worker executable")
-    })
-}
-
 /// Starts `echo_worker --rp_serve_api` on a free port; returns it and its queue API base URL.
 async fn start_echo_worker(args: &[&str]) -> (Process, String) {
-    let binary = tokio::task::spawn_blocking(echo_worker_binary)
+    let binary = tokio::task::spawn_blocking(|| example_binary("echo_worker"))
         .await
         .unwrap();
     // A port free a moment ago; if another process takes it first, the binary exits and
