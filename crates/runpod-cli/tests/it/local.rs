@@ -1,7 +1,7 @@
 //! `runpod local serve`: the runpod-local server as a subcommand.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::support::{Cli, KEY};
 
@@ -17,6 +17,22 @@ fn serve(extra: &[&str]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// [`serve`], then a CLI pointed at the base URL its first line announces. The stdout reader is
+/// handed back to be kept open: the server writes more lines, and a closed pipe would end it.
+fn serve_for_cli(extra: &[&str]) -> (Child, Cli, BufReader<ChildStdout>) {
+    let mut child = serve(extra);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+    (child, cli, stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,17 +99,7 @@ async fn local_serve_prints_the_environment_and_serves_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_serve_with_echo_answers_jobs_without_a_worker() {
-    let mut child = serve(&["--echo"]);
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base = first
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-
-    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+    let (mut child, cli, _stdout) = serve_for_cli(&["--echo"]);
     let run = cli
         .run(&[
             "run",
@@ -141,16 +147,8 @@ async fn local_serve_refuses_a_network_host_without_a_key() {
 async fn local_serve_takes_every_limit_flag_of_runpod_local() {
     // Two of the six limits, which `runpod local serve` did not have before it shared the
     // binary's flags; the flags' parsing is tested with runpod-local's `ServeArgs`.
-    let mut child = serve(&["--max-id-length", "8", "--max-stored-bytes", "200"]);
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base = first
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    let cli = Cli::with_key().env("RUNPOD_ENDPOINT_BASE_URL", &format!("{base}/v2"));
+    let (mut child, cli, _stdout) =
+        serve_for_cli(&["--max-id-length", "8", "--max-stored-bytes", "200"]);
 
     let long_id = cli
         .run(&["run", "endpoint9", "--no-wait", "--input", "{}"])
