@@ -1,14 +1,15 @@
 //! Worker operations: job-take, job-stop, job-done, job-stream and heartbeats.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use runpod_types::serverless::{JobResult, JobStatus, StreamChunk, WorkerJob};
 use tokio::time::Instant;
 
 use super::job::{Job, Jobs};
-use super::timers::TimerKind;
+use super::timers::{TimerKind, Timers};
 use super::webhooks::settle;
-use super::{State, Store, Worker};
+use super::{Endpoint, State, Store, Worker};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::limits::Charge;
@@ -69,11 +70,14 @@ impl Store {
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
-            state.touch_worker(endpoint, worker, now, config);
-            let ep = state
-                .endpoints
-                .get_mut(endpoint)
-                .ok_or_else(|| ApiError::job_not_found(job_id))?;
+            let ep = touch_worker(
+                &mut state.endpoints,
+                &mut state.timers,
+                endpoint,
+                worker,
+                now,
+                config,
+            );
             let job = held_job(&mut ep.jobs, worker, job_id)?;
             let status = body.status;
             job.output_charge = charge;
@@ -123,11 +127,14 @@ impl Store {
     ) -> Result<(), ApiError> {
         let config = &self.config;
         self.with_state(|state, now| {
-            state.touch_worker(endpoint, worker, now, config);
-            let ep = state
-                .endpoints
-                .get_mut(endpoint)
-                .ok_or_else(|| ApiError::job_not_found(job_id))?;
+            let ep = touch_worker(
+                &mut state.endpoints,
+                &mut state.timers,
+                endpoint,
+                worker,
+                now,
+                config,
+            );
             let job = held_job(&mut ep.jobs, worker, job_id)?;
             job.push_chunk(chunk, charge);
             state.console.job(endpoint, job, now);
@@ -149,10 +156,14 @@ impl Store {
     pub(crate) fn ping(&self, endpoint: &str, worker: &str, reported: &[&str], unhealthy: bool) {
         let config = &self.config;
         self.with_state(|state, now| {
-            state.touch_worker(endpoint, worker, now, config);
-            let Some(ep) = state.endpoints.get_mut(endpoint) else {
-                return;
-            };
+            let ep = touch_worker(
+                &mut state.endpoints,
+                &mut state.timers,
+                endpoint,
+                worker,
+                now,
+                config,
+            );
             let Some(w) = ep.workers.get_mut(worker) else {
                 return;
             };
@@ -208,12 +219,15 @@ impl Store {
     fn open_poll<'a>(&'a self, endpoint: &str, worker: &str) -> PollGuard<'a> {
         let config = &self.config;
         self.with_state(|state, now| {
-            state.touch_worker(endpoint, worker, now, config);
-            if let Some(w) = state
-                .endpoints
-                .get_mut(endpoint)
-                .and_then(|ep| ep.workers.get_mut(worker))
-            {
+            let ep = touch_worker(
+                &mut state.endpoints,
+                &mut state.timers,
+                endpoint,
+                worker,
+                now,
+                config,
+            );
+            if let Some(w) = ep.workers.get_mut(worker) {
                 w.open_polls += 1;
             }
         });
@@ -247,26 +261,36 @@ impl Drop for PollGuard<'_> {
     }
 }
 
-impl State {
-    /// Records that `worker` is alive, registering it on first contact.
-    fn touch_worker(&mut self, endpoint: &str, worker: &str, now: Instant, config: &Config) {
-        let ep = self.endpoints.entry(endpoint.to_owned()).or_default();
-        let w = ep
-            .workers
-            .entry(worker.to_owned())
-            .or_insert_with(|| Worker::new(now));
-        w.last_seen = now;
-        if !w.heartbeat_armed {
-            w.heartbeat_armed = true;
-            self.timers.push(
-                now + config.heartbeat_timeout,
-                endpoint,
-                worker.into(),
-                TimerKind::Heartbeat,
-            );
-        }
+/// Records that `worker` is alive, registering it (and its endpoint) on first contact, and hands
+/// back the endpoint. A function of the two fields it touches rather than a method of `State`, so
+/// that a caller keeps the console, timers and outbox at hand beside the endpoint it got.
+fn touch_worker<'a>(
+    endpoints: &'a mut HashMap<String, Endpoint>,
+    timers: &mut Timers,
+    endpoint: &str,
+    worker: &str,
+    now: Instant,
+    config: &Config,
+) -> &'a mut Endpoint {
+    let ep = endpoints.entry(endpoint.to_owned()).or_default();
+    let w = ep
+        .workers
+        .entry(worker.to_owned())
+        .or_insert_with(|| Worker::new(now));
+    w.last_seen = now;
+    if !w.heartbeat_armed {
+        w.heartbeat_armed = true;
+        timers.push(
+            now + config.heartbeat_timeout,
+            endpoint,
+            worker.into(),
+            TimerKind::Heartbeat,
+        );
     }
+    ep
+}
 
+impl State {
     pub(super) fn take_jobs(
         &mut self,
         endpoint: &str,
@@ -275,10 +299,14 @@ impl State {
         now: Instant,
         config: &Config,
     ) -> Vec<WorkerJob> {
-        self.touch_worker(endpoint, worker, now, config);
-        let Some(ep) = self.endpoints.get_mut(endpoint) else {
-            return Vec::new();
-        };
+        let ep = touch_worker(
+            &mut self.endpoints,
+            &mut self.timers,
+            endpoint,
+            worker,
+            now,
+            config,
+        );
         let mut taken = Vec::new();
         while taken.len() < max {
             let Some(id) = ep.queue.pop_front() else {
