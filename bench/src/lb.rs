@@ -8,10 +8,8 @@
 //! takes the median of the per-round ratios (ours over raw, run back to back) and every round
 //! is printed.
 
-use std::future::Future;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,11 +18,10 @@ use runpod_local::{LbLimits, LbWorker, RunningServer, Server};
 use runpod_serverless::lb::LoadBalancer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::Result;
-use crate::measure::{Latencies, cpu_time, machine_line, rate};
+use crate::measure::{Latencies, closed_loop, cpu_time, machine_line, rate};
 use crate::procs;
 use crate::report::{Table, Targets, num, ratio, say};
 
@@ -137,47 +134,6 @@ struct Listening {
     lb_template: String,
 }
 
-/// `requests` calls of `call` with `concurrency` in flight; (done, elapsed, latencies).
-async fn load<F, Fut>(
-    call: F,
-    requests: u64,
-    concurrency: usize,
-    limit: Duration,
-) -> (u64, Duration, Latencies)
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let next = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + limit;
-    let start = Instant::now();
-    let mut tasks = JoinSet::new();
-    for _ in 0..concurrency {
-        let (call, next) = (call.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut lat = Latencies::default();
-            let mut ok = 0u64;
-            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
-                let sent = Instant::now();
-                if call().await {
-                    ok += 1;
-                    lat.record(sent.elapsed());
-                }
-            }
-            (ok, lat)
-        });
-    }
-    let mut all = Latencies::default();
-    let mut ok = 0;
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((n, lat)) = joined {
-            ok += n;
-            all.merge(lat);
-        }
-    }
-    (ok, start.elapsed(), all)
-}
-
 async fn raw_call(http: reqwest::Client, url: Arc<str>) -> bool {
     let sent = http
         .post(&*url)
@@ -213,11 +169,11 @@ async fn load_side(a: &LoadArgs, requests: u64) -> Result<(u64, Duration, Latenc
                 format!("{}{ROUTE}", base.trim_end_matches('/')).into()
             };
             let call = move || raw_call(http.clone(), url.clone());
-            load(call, requests, a.concurrency, limit).await
+            closed_loop(call, requests, a.concurrency, limit).await
         }
         Side::Sdk => {
             let lb = sdk_client(&a.lb_template)?;
-            load(move || sdk_call(lb.clone()), requests, a.concurrency, limit).await
+            closed_loop(move || sdk_call(lb.clone()), requests, a.concurrency, limit).await
         }
     })
 }

@@ -2,15 +2,13 @@
 //! generator: `GET /status` of one existing job, and the full run → take → done cycle.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::Result;
-use crate::measure::{Latencies, current_rss_kib, machine_line, mb, rate};
+use crate::measure::{Latencies, closed_loop, current_rss_kib, machine_line, mb, rate};
 use crate::procs::ServerProc;
 use crate::raw::{self, InstantWorker, Target};
 use crate::report::{Table, num, say};
@@ -61,34 +59,12 @@ async fn status_load(
     concurrency: usize,
     limit: Duration,
 ) -> (u64, Duration, Latencies) {
-    let next = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + limit;
-    let start = Instant::now();
-    let mut tasks = JoinSet::new();
-    for _ in 0..concurrency {
-        let (http, t, id, next) = (http.clone(), t.clone(), id.to_owned(), next.clone());
-        tasks.spawn(async move {
-            let mut lat = Latencies::default();
-            let mut ok = 0u64;
-            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
-                let sent = Instant::now();
-                if raw::status(&http, &t, &id).await.is_ok() {
-                    ok += 1;
-                    lat.record(sent.elapsed());
-                }
-            }
-            (ok, lat)
-        });
-    }
-    let mut all = Latencies::default();
-    let mut ok = 0;
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((n, lat)) = joined {
-            ok += n;
-            all.merge(lat);
-        }
-    }
-    (ok, start.elapsed(), all)
+    let (http, t, id) = (http.clone(), t.clone(), Arc::<str>::from(id));
+    let read = move || {
+        let (http, t, id) = (http.clone(), t.clone(), Arc::clone(&id));
+        async move { raw::status(&http, &t, &id).await.is_ok() }
+    };
+    closed_loop(read, requests, concurrency, limit).await
 }
 
 /// Runs both loads against one server; `label` names its limits in the table.

@@ -1,7 +1,13 @@
 //! What the benches measure besides wall time: peak RSS from `/proc`, latency percentiles,
 //! and the machine they ran on.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// Peak resident set size (`VmHWM`, KiB) of `pid`, or of this process for `None`.
 /// `None` when the process is gone or `/proc` is unavailable.
@@ -160,6 +166,48 @@ pub(crate) fn machine_line() -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned());
     format!("{date}; {cores} cores ({cpu}); load average {load} at start; {build}; loopback only")
+}
+
+/// `requests` calls of `call` with `concurrency` in flight, each task starting its next call when
+/// its last one answered, until `limit`; (calls that succeeded, elapsed, their latencies).
+pub(crate) async fn closed_loop<F, Fut>(
+    call: F,
+    requests: u64,
+    concurrency: usize,
+    limit: Duration,
+) -> (u64, Duration, Latencies)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + limit;
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency {
+        let (call, next) = (call.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut lat = Latencies::default();
+            let mut ok = 0u64;
+            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
+                let sent = Instant::now();
+                if call().await {
+                    ok += 1;
+                    lat.record(sent.elapsed());
+                }
+            }
+            (ok, lat)
+        });
+    }
+    let mut all = Latencies::default();
+    let mut ok = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((n, lat)) = joined {
+            ok += n;
+            all.merge(lat);
+        }
+    }
+    (ok, start.elapsed(), all)
 }
 
 #[cfg(test)]
