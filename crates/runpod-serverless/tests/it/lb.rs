@@ -23,6 +23,17 @@ fn lb_path(rest: &str) -> String {
     format!("/lb/{EP}{rest}")
 }
 
+/// `POST /work` answered as by a gateway with no worker up: 503 "no workers available".
+async fn no_workers_at_post_work(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path(lb_path("/work"));
+            then.status(503)
+                .json_body(json!({"error": "no workers available"}));
+        })
+        .await
+}
+
 #[tokio::test]
 async fn every_affinity_mode_sends_its_header_bytes_and_the_worker_id_comes_back() {
     let server = MockServer::start_async().await;
@@ -79,13 +90,7 @@ async fn every_affinity_mode_sends_its_header_bytes_and_the_worker_id_comes_back
 #[tokio::test(start_paused = true)]
 async fn no_workers_available_is_retried_5_s_apart_within_the_deadline() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path(lb_path("/work"));
-            then.status(503)
-                .json_body(json!({"error": "no workers available"}));
-        })
-        .await;
+    let mock = no_workers_at_post_work(&server).await;
     let lb = lb(&server);
     let started = tokio::time::Instant::now();
     let err = lb
@@ -120,13 +125,7 @@ async fn no_workers_available_is_retried_5_s_apart_within_the_deadline() {
 #[tokio::test]
 async fn cold_start_retries_stop_at_the_callers_deadline() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path(lb_path("/work"));
-            then.status(503)
-                .json_body(json!({"error": "no workers available"}));
-        })
-        .await;
+    let mock = no_workers_at_post_work(&server).await;
     let lb = lb(&server).with_cold_start(ColdStart {
         attempts: 10,
         delay: Duration::from_millis(700),
