@@ -1,6 +1,6 @@
 //! Limits that keep one client from taking the process down: queued jobs per endpoint, bytes of
-//! stored inputs and results, id length and characters, stream chunk size, concurrent connections
-//! and the time a client may take to send a request.
+//! stored inputs and results, id length and characters, stream chunk size, concurrent connections,
+//! HTTP/2 streams per connection and the time a client may take to send a request.
 //!
 //! Each limit answers with a clear error on the request that crossed it and nothing else: the
 //! queue, other endpoints and other connections carry on.
@@ -32,13 +32,14 @@ pub struct Limits {
     pub(crate) id_length: usize,
     pub(crate) stream_chunk_bytes: usize,
     pub(crate) connections: usize,
+    pub(crate) streams_per_connection: u32,
     pub(crate) read_timeout: Duration,
 }
 
 impl Default for Limits {
     /// 50 000 queued jobs per endpoint (Runpod's), 1 GiB of stored inputs, results and stream
-    /// chunks, ids of at most 64 characters, 1 MiB stream chunks, 1 024 connections, 30 s to send
-    /// a request's headers or body.
+    /// chunks, ids of at most 64 characters, 1 MiB stream chunks, 1 024 connections, 256 HTTP/2
+    /// streams per connection, 30 s to send a request's headers or body.
     fn default() -> Self {
         Self {
             queued_jobs_per_endpoint: 50_000,
@@ -46,6 +47,7 @@ impl Default for Limits {
             id_length: 64,
             stream_chunk_bytes: 1024 * 1024,
             connections: 1024,
+            streams_per_connection: 256,
             read_timeout: Duration::from_secs(30),
         }
     }
@@ -86,6 +88,16 @@ impl Limits {
     #[must_use]
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections;
+        self
+    }
+
+    /// Requests in flight on one HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`); a client
+    /// wanting more waits for a stream or opens another connection. Runpod documents no value
+    /// for its hosts; 256 is a common edge proxy's, and above the 100 that RFC 9113 §6.5.2 asks
+    /// servers to allow at least, which is what runpod-rs's client assumes.
+    #[must_use]
+    pub fn streams_per_connection(mut self, streams: u32) -> Self {
+        self.streams_per_connection = streams;
         self
     }
 

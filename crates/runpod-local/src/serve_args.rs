@@ -91,6 +91,10 @@ struct LimitArgs {
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
 
+    /// HTTP/2 requests in flight on one connection [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams: Option<u32>,
+
     /// Time a client has to send its request headers, and then its body [default: 30s].
     #[arg(long, value_name = "TIME", value_parser = duration)]
     read_timeout: Option<Duration>,
@@ -244,6 +248,9 @@ impl LimitArgs {
         if let Some(connections) = self.max_connections {
             limits = limits.connections(connections);
         }
+        if let Some(streams) = self.max_streams {
+            limits = limits.streams_per_connection(streams);
+        }
         if let Some(timeout) = self.read_timeout {
             limits = limits.read_timeout(timeout);
         }
@@ -288,6 +295,7 @@ mod tests {
             "--max-id-length=9",
             "--max-stream-chunk=64K",
             "--max-connections=5",
+            "--max-streams=7",
             "--read-timeout=3s",
         ]);
         let expected = Limits::default()
@@ -296,6 +304,7 @@ mod tests {
             .id_length(9)
             .stream_chunk_bytes(64 << 10)
             .connections(5)
+            .streams_per_connection(7)
             .read_timeout(Duration::from_secs(3));
         assert_eq!(cli.server.limits.limits(), expected);
         assert_eq!(

@@ -12,8 +12,8 @@ use axum::Router;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -519,7 +519,7 @@ async fn accept_loop(
                         stream,
                         service.clone(),
                         faults.clone(),
-                        limits.read_timeout,
+                        &limits,
                         shutdown.clone(),
                     );
                     connections.spawn(async move {
@@ -554,13 +554,13 @@ impl fmt::Display for DroppedByFault {
 
 impl std::error::Error for DroppedByFault {}
 
-async fn serve_connection(
+fn serve_connection(
     stream: TcpStream,
     service: TowerToHyperService<Router>,
     faults: Option<Arc<FaultInjector>>,
-    read_timeout: Duration,
+    limits: &crate::Limits,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + use<> {
     let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
         let service = service.clone();
         let faults = faults.clone();
@@ -618,20 +618,32 @@ async fn serve_connection(
     });
     // A client that does not finish its headers in time is disconnected (slowloris); bodies
     // have their own deadline where they are read (`routes::read_body`).
-    let connection = http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .serve_connection(TokioIo::new(stream), handler);
-    let mut connection = pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
+    // HTTP/1.1 and HTTP/2, told apart by the first bytes (HTTP/2 by prior knowledge, as a
+    // client that knows the server sends it; runpod-rs's client over TLS negotiates it).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that does not finish its headers in time is disconnected (slowloris); bodies
+    // have their own deadline where they are read (`routes::read_body`).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.streams_per_connection);
+    async move {
+        let connection = builder.serve_connection(TokioIo::new(stream), handler);
+        let mut connection = pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
             }
-        }
-        () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
         }
     }
 }
