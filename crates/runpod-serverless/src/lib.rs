@@ -97,7 +97,7 @@ pub use poll::{PollPolicy, PollPolicyBuilder};
 pub use rate_limit::{RateLimits, Route, RouteLimit};
 pub use run::{RunRequest, RunSyncRequest};
 #[doc(no_inline)]
-pub use runpod_transport::{Config, Error, HttpClient, Report, Result};
+pub use runpod_transport::{Config, Error, HttpClient, HttpVersion, Report, Result};
 #[doc(no_inline)]
 pub use runpod_types::serverless::{
     Batch, BatchRequest, BatchRequestStatus, BatchRequestsPage, BatchStatus, ExecutionPolicy,

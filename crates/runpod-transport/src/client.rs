@@ -8,7 +8,22 @@ use http::Method;
 use http::header::HeaderValue;
 
 use crate::graphql::GraphQlRequest;
-use crate::{ApiKey, Config, Error, RequestBuilder, UrlBase};
+use crate::lanes::{Lanes, Lease};
+use crate::{ApiKey, Config, Error, HttpVersion, RequestBuilder, UrlBase};
+
+/// The reqwest client for `config`: one lane's connection pool.
+fn build_http(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder().user_agent(config.user_agent());
+    if let Some(t) = config.connect_timeout() {
+        builder = builder.connect_timeout(t);
+    }
+    builder = match config.http_version() {
+        HttpVersion::Negotiate => builder,
+        HttpVersion::Http1 => builder.http1_only(),
+        HttpVersion::Http2 => builder.http2_prior_knowledge(),
+    };
+    builder.build()
+}
 
 /// How a request authenticates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,7 +61,8 @@ pub struct HttpClient {
 
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
-    pub(crate) http: reqwest::Client,
+    /// The connections: one pool under HTTP/1.1, more as HTTP/2 streams fill (see `lanes`).
+    lanes: Arc<Lanes>,
     /// The configured `Authorization` value (`Bearer {key}`, or the raw key), built once;
     /// `None`: no key, or one that cannot be a header.
     bearer: Option<HeaderValue>,
@@ -55,18 +71,14 @@ pub(crate) struct ClientInner {
 impl HttpClient {
     /// A client for `config`.
     pub fn new(config: Config) -> Result<Self, Error> {
-        let mut builder = reqwest::Client::builder().user_agent(config.user_agent());
-        if let Some(t) = config.connect_timeout() {
-            builder = builder.connect_timeout(t);
-        }
-        let http = builder.build().map_err(|e| {
+        let http = build_http(&config).map_err(|e| {
             Error::config_with_source("cannot build the HTTP client", e.without_url())
         })?;
         let bearer = make_bearer(&config).ok();
         Ok(Self {
             inner: Arc::new(ClientInner {
+                lanes: Arc::new(Lanes::new(http, config.streams_per_connection())),
                 config,
-                http,
                 bearer,
             }),
         })
@@ -80,6 +92,35 @@ impl HttpClient {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Sends `request` once, on a connection with a stream free when it may share one (see
+    /// `lanes`); the lease is held for as long as the response, its body included, is read.
+    pub(crate) fn execute(
+        &self,
+        request: reqwest::Request,
+    ) -> (
+        impl Future<Output = Result<reqwest::Response, reqwest::Error>> + use<>,
+        Lease,
+    ) {
+        let config = &self.inner.config;
+        if !config.http_version().may_multiplex(request.url().scheme()) {
+            return (self.inner.lanes.first().execute(request), Lease::none());
+        }
+        let (http, lease) = self.inner.lanes.take(|| match build_http(config) {
+            Ok(http) => Some(http),
+            Err(error) => {
+                tracing::debug!(%error, "cannot open another connection lane; sharing the first");
+                None
+            }
+        });
+        (http.execute(request), lease)
+    }
+
+    /// Connection lanes opened so far (one, until HTTP/2 streams fill).
+    #[doc(hidden)]
+    pub fn lanes_opened(&self) -> usize {
+        self.inner.lanes.opened()
     }
 
     /// The `Authorization` value for [`Auth::Bearer`] (`None`: send none).

@@ -17,6 +17,58 @@ const ENV_API_KEY: &str = "RUNPOD_API_KEY";
 const ENV_PROFILE: &str = "RUNPOD_PROFILE";
 const ENV_API_BASE_URL: &str = "RUNPOD_API_BASE_URL";
 const ENV_ENDPOINT_BASE_URL: &str = "RUNPOD_ENDPOINT_BASE_URL";
+const ENV_HTTP_VERSION: &str = "RUNPOD_HTTP_VERSION";
+
+/// The HTTP versions the client speaks ([`ConfigBuilder::with_http_version`]).
+///
+/// Over TLS the client offers HTTP/2 and HTTP/1.1 and the server picks (ALPN); HTTP/2 carries
+/// every request to a host on one connection, which suits thousands of long polls held at once
+/// (see [`ConfigBuilder::with_streams_per_connection`]). Plain `http://` has no such
+/// negotiation, so HTTP/2 there must be asked for: runpod-local speaks both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/2 where TLS negotiates it, else HTTP/1.1 (so always HTTP/1.1 on `http://`). The
+    /// default.
+    #[default]
+    Negotiate,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only: negotiated over TLS, by prior knowledge on `http://` (the server must
+    /// speak it; runpod-local does).
+    Http2,
+}
+
+impl HttpVersion {
+    /// Whether requests to `scheme` may share a connection (HTTP/2).
+    pub(crate) fn may_multiplex(self, scheme: &str) -> bool {
+        match self {
+            Self::Http1 => false,
+            Self::Http2 => true,
+            Self::Negotiate => scheme == "https",
+        }
+    }
+}
+
+impl std::str::FromStr for HttpVersion {
+    type Err = Error;
+
+    /// `auto`, `1.1` or `2` (as `RUNPOD_HTTP_VERSION` takes them).
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" | "negotiate" => Ok(Self::Negotiate),
+            "1" | "1.1" | "http/1.1" | "http1" => Ok(Self::Http1),
+            "2" | "http/2" | "http2" | "h2" | "h2c" => Ok(Self::Http2),
+            other => Err(Error::config(format!(
+                "`{other}` is not an HTTP version: use auto, 1.1 or 2"
+            ))),
+        }
+    }
+}
+
+/// Requests in flight on one connection by default: the least that RFC 9113 §6.5.2 asks an
+/// HTTP/2 server to allow (Runpod documents no value of its own).
+const DEFAULT_STREAMS_PER_CONNECTION: u32 = 100;
 const DEFAULT_PROFILE: &str = "default";
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -71,6 +123,8 @@ pub struct Config {
     user_agent: String,
     /// Send the key raw (`Authorization: <key>`), and nothing without one: the worker protocol.
     raw_authorization: bool,
+    http_version: HttpVersion,
+    streams_per_connection: u32,
 }
 
 impl Config {
@@ -157,6 +211,16 @@ impl Config {
     pub fn user_agent(&self) -> &str {
         &self.user_agent
     }
+
+    /// The HTTP versions spoken.
+    pub fn http_version(&self) -> HttpVersion {
+        self.http_version
+    }
+
+    /// Requests in flight on one HTTP/2 connection before the client opens another.
+    pub fn streams_per_connection(&self) -> u32 {
+        self.streams_per_connection
+    }
 }
 
 impl fmt::Debug for Config {
@@ -172,6 +236,8 @@ impl fmt::Debug for Config {
             .field("operation_timeout", &self.operation_timeout)
             .field("retry_policy", &self.retry_policy)
             .field("user_agent", &self.user_agent)
+            .field("http_version", &self.http_version)
+            .field("streams_per_connection", &self.streams_per_connection)
             .finish()
     }
 }
@@ -192,6 +258,8 @@ pub struct ConfigBuilder {
     retry_policy: Option<RetryPolicy>,
     user_agent_suffix: Option<String>,
     raw_authorization: bool,
+    http_version: Option<HttpVersion>,
+    streams_per_connection: Option<u32>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -287,6 +355,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// The HTTP versions to speak (wins over `RUNPOD_HTTP_VERSION`: `auto`, `1.1` or `2`);
+    /// default [`HttpVersion::Negotiate`].
+    pub fn with_http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = Some(version);
+        self
+    }
+
+    /// Requests in flight on one HTTP/2 connection; past it the client opens another, so that
+    /// no request waits for a server's stream cap while long polls hold the others. Default
+    /// 100, the least RFC 9113 asks servers to allow; at least 1.
+    pub fn with_streams_per_connection(mut self, streams: u32) -> Self {
+        self.streams_per_connection = Some(streams);
+        self
+    }
+
     /// Text appended to the `User-Agent` (e.g. `"my-app/1.2"`).
     pub fn with_user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(suffix.into());
@@ -369,6 +452,20 @@ impl ConfigBuilder {
             ));
         }
 
+        let http_version = match self.http_version {
+            Some(version) => version,
+            None => env(ENV_HTTP_VERSION)
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let streams_per_connection = self
+            .streams_per_connection
+            .unwrap_or(DEFAULT_STREAMS_PER_CONNECTION);
+        if streams_per_connection == 0 {
+            return Err(Error::config("streams per connection must be at least 1"));
+        }
+
         Ok(Config {
             api_key,
             key_source,
@@ -385,6 +482,8 @@ impl ConfigBuilder {
             retry_policy: self.retry_policy.unwrap_or_default(),
             user_agent,
             raw_authorization: self.raw_authorization,
+            http_version,
+            streams_per_connection,
         })
     }
 }
@@ -486,6 +585,53 @@ mod tests {
         assert_eq!(c.operation_timeout(), None);
         assert!(c.api_key().is_none());
         assert!(c.require_api_key().unwrap_err().is_config());
+        assert_eq!(c.http_version(), HttpVersion::Negotiate);
+        assert_eq!(c.streams_per_connection(), 100);
+    }
+
+    #[test]
+    fn the_http_version_comes_from_the_builder_then_the_environment() {
+        let from_env = |value: &'static str| {
+            Config::builder()
+                .with_env_source(move |name| (name == "RUNPOD_HTTP_VERSION").then(|| value.into()))
+                .build()
+        };
+        assert_eq!(from_env("2").unwrap().http_version(), HttpVersion::Http2);
+        assert_eq!(from_env("1.1").unwrap().http_version(), HttpVersion::Http1);
+        assert_eq!(
+            from_env(" Auto ").unwrap().http_version(),
+            HttpVersion::Negotiate
+        );
+        let err = from_env("3").unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("`3` is not an HTTP version"),
+            "{err}"
+        );
+        let explicit = Config::builder()
+            .with_env_source(|name| (name == "RUNPOD_HTTP_VERSION").then(|| "1.1".into()))
+            .with_http_version(HttpVersion::Http2)
+            .build()
+            .unwrap();
+        assert_eq!(explicit.http_version(), HttpVersion::Http2);
+        // Only TLS negotiates HTTP/2 on its own.
+        assert!(HttpVersion::Negotiate.may_multiplex("https"));
+        assert!(!HttpVersion::Negotiate.may_multiplex("http"));
+        assert!(HttpVersion::Http2.may_multiplex("http"));
+        assert!(!HttpVersion::Http1.may_multiplex("https"));
+    }
+
+    #[test]
+    fn zero_streams_per_connection_is_refused() {
+        let err = Config::builder()
+            .with_streams_per_connection(0)
+            .build()
+            .unwrap_err();
+        assert!(err.is_config(), "{err}");
+        let c = Config::builder()
+            .with_streams_per_connection(7)
+            .build()
+            .unwrap();
+        assert_eq!(c.streams_per_connection(), 7);
     }
 
     #[test]

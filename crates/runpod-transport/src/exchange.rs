@@ -14,6 +14,7 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::lanes::Lease;
 use crate::{Error, HttpClient, Response, RetryPolicy, retry};
 
 pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -63,7 +64,7 @@ impl Exchange for Whole {
     fn start(prepared: &Prepared) -> Boxed<Result<Response, Error>> {
         // Started here, not in the block: what a block captures keeps its room in the box for
         // the whole exchange, and the request is large while the pending response is not.
-        let pending = prepared.execute();
+        let (pending, lease) = prepared.execute();
         Box::pin(async move {
             let mut response = pending.await.map_err(|e| Error::from_reqwest(&e))?;
             let status = response.status();
@@ -73,6 +74,7 @@ impl Exchange for Whole {
                 .bytes()
                 .await
                 .map_err(|e| Error::from_reqwest(&e))?;
+            drop(lease);
             if status.is_success() {
                 Ok(Response::new(status, headers, body))
             } else {
@@ -90,26 +92,32 @@ impl Exchange for Whole {
     }
 }
 
-impl Exchange for Streaming {
-    type Output = reqwest::Response;
+/// A response whose body is still to be read, and the hold on its connection's stream.
+pub(crate) struct Held {
+    pub(crate) response: reqwest::Response,
+    pub(crate) lease: Lease,
+}
 
-    fn start(prepared: &Prepared) -> Boxed<Result<reqwest::Response, Error>> {
-        let pending = prepared.execute();
+impl Exchange for Streaming {
+    type Output = Held;
+
+    fn start(prepared: &Prepared) -> Boxed<Result<Held, Error>> {
+        let (pending, lease) = prepared.execute();
         Box::pin(async move {
             let response = pending.await.map_err(|e| Error::from_reqwest(&e))?;
             if response.status().is_success() {
-                Ok(response)
+                Ok(Held { response, lease })
             } else {
                 Err(read_failure(response).await)
             }
         })
     }
 
-    fn status(output: &reqwest::Response) -> StatusCode {
-        output.status()
+    fn status(output: &Held) -> StatusCode {
+        output.response.status()
     }
 
-    fn named(output: reqwest::Response, _: &Prepared) -> reqwest::Response {
+    fn named(output: Held, _: &Prepared) -> Held {
         output
     }
 }
@@ -138,8 +146,13 @@ impl Prepared {
             .unwrap_or_else(|| self.client.config().retry_policy())
     }
 
-    /// The request sent once.
-    fn execute(&self) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + use<> {
+    /// The request sent once, and its hold on a connection's stream.
+    fn execute(
+        &self,
+    ) -> (
+        impl Future<Output = Result<reqwest::Response, reqwest::Error>> + use<>,
+        Lease,
+    ) {
         // A `reqwest::Request` made directly takes the header map as it is; its builder would
         // re-insert every header into a map of its own.
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
@@ -147,7 +160,7 @@ impl Prepared {
         if let Some(body) = &self.body {
             *request.body_mut() = Some(body.clone().into());
         }
-        self.client.inner.http.execute(request)
+        self.client.execute(request)
     }
 
     /// The retry loop after the first attempt failed with `err`.

@@ -44,6 +44,7 @@ mod config;
 mod error;
 mod exchange;
 mod graphql;
+mod lanes;
 pub mod path;
 mod rate_limit;
 mod request;
@@ -61,7 +62,8 @@ pub use api_key::ApiKey;
 pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use client::{Auth, HttpClient};
 pub use config::{
-    Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, KeySource,
+    Config, ConfigBuilder, DEFAULT_REST_BASE_URL, DEFAULT_SERVERLESS_BASE_URL, HttpVersion,
+    KeySource,
 };
 pub use error::{Error, ErrorKind, HumanDuration, Report};
 pub use graphql::GraphQlRequest;

@@ -11,7 +11,7 @@ use http::header::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::exchange::{Prepared, Streaming};
+use crate::exchange::{Held, Prepared, Streaming};
 use crate::response_future::Running;
 
 /// One server-sent event.
@@ -181,7 +181,8 @@ pub(crate) fn events(
                     .unwrap_or_else(|_| Err(Error::operation_timeout(d, None))),
                 None => connect.await,
             };
-            let response = match connected {
+            // The lease keeps the stream's connection taken while the body is read.
+            let Held { response, lease: _lease } = match connected {
                 Ok(r) => r,
                 Err(e) => {
                     yield Err(e);

@@ -13,7 +13,7 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode};
 
-use crate::exchange::Streaming;
+use crate::exchange::{Held, Streaming};
 use crate::response_future::Running;
 use crate::sse::{SseEvent, SseParser};
 use crate::{Error, RequestBuilder};
@@ -93,12 +93,14 @@ fn body_error(err: reqwest::Error) -> Error {
     Error::from_reqwest(&err)
 }
 
-fn streaming(response: reqwest::Response) -> StreamingResponse {
+fn streaming(Held { response, lease }: Held) -> StreamingResponse {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .bytes_stream()
-        .map(|chunk| chunk.map_err(body_error));
+    let body = response.bytes_stream().map(move |chunk| {
+        // The stream's connection stays taken for as long as the body is read.
+        let _held = &lease;
+        chunk.map_err(body_error)
+    });
     StreamingResponse {
         status,
         headers,
@@ -142,7 +144,7 @@ impl RequestBuilder {
             .headers_mut()
             .insert(http::header::CONTENT_TYPE, content_type);
         *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
-        let pending = prepared.client.inner.http.execute(request);
+        let (pending, lease) = prepared.client.execute(request);
         let path = prepared.url.path().to_owned();
         let limit = match (prepared.attempt_timeout, prepared.operation_timeout) {
             (Some(a), Some(o)) if o < a => Some((o, true)),
@@ -160,7 +162,7 @@ impl RequestBuilder {
         let response = result.map_err(|e| e.with_request(&prepared.method, &path))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(streaming(response));
+            return Ok(streaming(Held { response, lease }));
         }
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(body_error)?;

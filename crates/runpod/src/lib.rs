@@ -52,7 +52,9 @@ pub use runpod_types as types;
 pub use runpod_transport as transport;
 
 #[doc(inline)]
-pub use runpod_transport::{ApiKey, Config, Error, HttpClient, Report, Result, RetryPolicy};
+pub use runpod_transport::{
+    ApiKey, Config, Error, HttpClient, HttpVersion, Report, Result, RetryPolicy,
+};
 
 /// Serverless queue endpoints: run, runsync, status, stream, cancel, retry, health, purge.
 #[cfg(feature = "serverless")]

@@ -5,6 +5,7 @@ mod batch;
 mod blocking;
 mod decode_edges;
 mod errors;
+mod http2;
 mod keyless;
 mod lb;
 mod live;
