@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use runpod_serverless::{Config, PollPolicy, RateLimits, ServerlessClient, WaitStrategy};
+use runpod_serverless::{
+    Config, HttpVersion, PollPolicy, RateLimits, ServerlessClient, WaitStrategy,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -26,7 +28,15 @@ const API_KEY: &str = "bench-wait-key";
 const ENDPOINT: &str = "bench-wait";
 
 /// Every client row, in table order.
-const CLIENTS: [&str; 6] = ["auto", "auto-run", "poll", "python", "js", "js-runsync"];
+const CLIENTS: [&str; 7] = [
+    "auto",
+    "auto-h1",
+    "auto-run",
+    "poll",
+    "python",
+    "js",
+    "js-runsync",
+];
 
 /// Flags of `bench wait`.
 #[derive(Debug, clap::Args)]
@@ -37,9 +47,10 @@ pub(crate) struct Args {
     /// Jobs in flight (all submitted at once), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64, 1_024])]
     in_flight: Vec<u64>,
-    /// Clients to run: any of `auto` (ours, `run_sync`), `auto-run` (ours, `run` + `.await`),
-    /// `poll` (ours, `run` + `.await`, polling), `python`, `js` (`run` + `statusSync`),
-    /// `js-runsync` (`runSync`).
+    /// Clients to run: any of `auto` (ours, `run_sync`), `auto-h1` (the same over HTTP/1.1),
+    /// `auto-run` (ours, `run` + `.await`), `poll` (ours, `run` + `.await`, polling), `python`,
+    /// `js` (`run` + `statusSync`), `js-runsync` (`runSync`). Ours speak HTTP/2 (by prior
+    /// knowledge, as they do over TLS to api.runpod.ai by negotiation) but for `auto-h1`.
     #[arg(long, value_delimiter = ',', default_values_t = CLIENTS.map(str::to_owned))]
     clients: Vec<String>,
     /// The Python interpreter with runpod==1.12.0 (default: $RUNPOD_PYTHON, then .venv).
@@ -54,6 +65,9 @@ pub(crate) struct Args {
     /// the client's limiter set to the same limits.
     #[arg(long)]
     scale: Option<u64>,
+    /// The HTTP version of `--scale`'s client: `2` (by prior knowledge) or `1.1`.
+    #[arg(long, default_value = "2")]
+    http: String,
     /// Upper bound of one client run, in seconds.
     #[arg(long, default_value_t = 300)]
     max_secs: u64,
@@ -73,6 +87,9 @@ pub(crate) struct ChildArgs {
     /// hold runs out); `run`: `endpoint.run(input).await?.await` (`/run`, then the wait).
     #[arg(long, default_value = "run-sync")]
     entry: String,
+    /// `2` or `1.1`.
+    #[arg(long, default_value = "2")]
+    http: String,
     /// Apply Runpod's documented limits in the client (the default applies them to
     /// api.runpod.ai only).
     #[arg(long)]
@@ -91,6 +108,9 @@ pub(crate) struct ChildResult {
     /// Errors that were a 429 (rate limited) when they reached the caller.
     #[serde(default)]
     rate_limited: u64,
+    /// Connection lanes our client opened (HTTP/2: one per `streams_per_connection` in flight).
+    #[serde(default)]
+    lanes: Option<usize>,
     first_error: Option<String>,
 }
 
@@ -137,9 +157,11 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
         "poll" => WaitStrategy::Poll,
         _ => WaitStrategy::Auto,
     };
+    let http: HttpVersion = a.http.parse()?;
     let config = Config::builder()
         .with_api_key(API_KEY)
         .with_serverless_base_url(format!("{}/v2", a.base_url))
+        .with_http_version(http)
         .build()?;
     let mut client = ServerlessClient::builder()
         .with_config(config)
@@ -187,6 +209,7 @@ pub(crate) async fn child_sdk(a: ChildArgs) -> Result<()> {
         .zip(cpu_before)
         .map(|(after, before)| (after - before).as_secs_f64());
     result.requests = Some(requests.get());
+    result.lanes = Some(client.http().lanes_opened());
     say(serde_json::to_string(&result)?);
     Ok(())
 }
@@ -208,16 +231,18 @@ fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
 
 fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result<Option<Command>> {
     Ok(match which {
-        "auto" | "auto-run" | "poll" => {
-            let (strategy, entry) = match which {
-                "auto" => ("auto", "run-sync"),
-                "auto-run" => ("auto", "run"),
-                _ => ("poll", "run"),
+        "auto" | "auto-h1" | "auto-run" | "poll" => {
+            let (strategy, entry, http) = match which {
+                "auto" => ("auto", "run-sync", "2"),
+                "auto-h1" => ("auto", "run-sync", "1.1"),
+                "auto-run" => ("auto", "run", "2"),
+                _ => ("poll", "run", "2"),
             };
             let mut cmd = Command::new(this_exe()?);
             cmd.arg("wait-sdk")
                 .args(["--base-url", base_url, "--strategy", strategy])
-                .args(["--entry", entry, "--jobs", &jobs.to_string()]);
+                .args(["--entry", entry, "--jobs", &jobs.to_string()])
+                .args(["--http", http]);
             Some(cmd)
         }
         "python" => python(args.python.as_deref()).map(|py| {
@@ -266,6 +291,7 @@ fn client_command(which: &str, base_url: &str, jobs: u64, args: &Args) -> Result
 fn label(which: &str) -> &'static str {
     match which {
         "auto" => "ours (auto): run_sync",
+        "auto-h1" => "ours (auto): run_sync, HTTP/1.1",
         "auto-run" => "ours (auto): run + await",
         "poll" => "ours (poll): run + await",
         "python" => "runpod 1.12.0 (Python): run + output",
@@ -282,7 +308,8 @@ async fn scale(jobs: u64, args: &Args) -> Result<()> {
     let mut cmd = Command::new(this_exe()?);
     cmd.arg("wait-sdk")
         .args(["--base-url", server.base_url(), "--strategy", "auto"])
-        .args(["--jobs", &jobs.to_string(), "--runpod-limits"]);
+        .args(["--jobs", &jobs.to_string(), "--runpod-limits"])
+        .args(["--http", &args.http]);
     let result: Result<ChildResult> = run_json(cmd, Duration::from_secs(args.max_secs)).await;
     server.stop().await;
     let mut r = result?;
@@ -291,11 +318,14 @@ async fn scale(jobs: u64, args: &Args) -> Result<()> {
     let per_job = r.requests.map(|n| n as f64 / jobs.max(1) as f64);
     say(format!(
         "{jobs} one-second jobs in flight through `run_sync`, Runpod's limits enforced by the server (429 beyond \
-         them) and applied by the client: {ok}/{jobs} outputs returned, {errors} errors \
-         ({limited} of them 429s), {per_job} requests per job, completion-to-caller p50 {p50} ms",
+         them) and applied by the client, HTTP/{http}: {ok}/{jobs} outputs returned, {errors} errors \
+         ({limited} of them 429s), {per_job} requests per job, completion-to-caller p50 {p50} ms, \
+         {lanes} connection lanes",
         ok = r.ok,
         errors = r.errors,
         limited = r.rate_limited,
+        http = args.http,
+        lanes = r.lanes.map_or_else(|| "–".to_owned(), |n| n.to_string()),
         per_job = per_job.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
         p50 =
             percentile(&r.latencies_us, 0.5).map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
@@ -379,7 +409,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         "Indicative: one machine, loopback; CPU is the client process's user + system time. \
          Each row names the calls it makes: `run_sync` (ours) and `runSync` (JS) submit with \
          /runsync?wait= and long-poll /status-sync only if the hold runs out; `run + …` submit \
-         with /run and then wait.",
+         with /run and then wait. Ours speak HTTP/2 (prior knowledge) unless the row says \
+         HTTP/1.1; Python's and JS's clients speak HTTP/1.1.",
     );
     Ok(())
 }
