@@ -93,6 +93,9 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, ApiErr
     }
 
     let (mut parts, body) = request.into_parts();
+    // The worker's server speaks HTTP/1.1 whatever the caller spoke to the gateway (HTTP/2 over
+    // TLS, as to Runpod's); hyper refuses an HTTP/2 request on an HTTP/1.1 connection.
+    parts.version = axum::http::Version::HTTP_11;
     parts.uri = format!("{}{path_and_query}", slot.base)
         .parse()
         .map_err(|_| ApiError::bad_request("the request path is not a valid URI"))?;

@@ -108,13 +108,48 @@ pub(crate) async fn counts_reach(
 }
 
 pub(crate) fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
-    let config = runpod::Config::builder().with_api_key(KEY).build().unwrap();
+    lb_over(server, endpoint, runpod::HttpVersion::Negotiate)
+}
+
+fn lb_over(server: &RunningServer, endpoint: &str, http: runpod::HttpVersion) -> LoadBalancer {
+    let config = runpod::Config::builder()
+        .with_api_key(KEY)
+        .with_http_version(http)
+        .build()
+        .unwrap();
     ServerlessClient::builder()
         .with_config(config)
         .with_lb_base_url(server.lb_base_url_template())
         .build()
         .unwrap()
         .load_balancer(endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_forwards_http2_requests_to_an_http1_worker() {
+    // Over TLS the client negotiates HTTP/2 with Runpod's gateway; the worker's own server
+    // speaks HTTP/1.1. runpod-local's gateway must bridge the two, bodies and events included.
+    let worker = WorkerProcess::start(&[]).await;
+    let server = Server::builder()
+        .api_key(KEY)
+        .lb_worker(LbWorker::new("lb2", &worker.url))
+        .lb_limits(fast_limits())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    counts_reach(&server, "lb2", (1, 0, 0)).await;
+    let lb = lb_over(&server, "lb2", runpod::HttpVersion::Http2);
+    let answer = lb
+        .post("/v1/square")
+        .json(&json!({"n": 7}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", Report(&e)));
+    assert_eq!(answer.json::<Value>().unwrap(), json!({"square": 49}));
+    assert_eq!(answer.worker_id(), Some("lb2-w1"));
+    let events = lb.get("/v1/events").query("n", 3).events().await.unwrap();
+    let events: Vec<_> = events.map(|e| e.unwrap().data).collect().await;
+    assert_eq!(events.len(), 3, "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
