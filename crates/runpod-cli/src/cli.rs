@@ -17,7 +17,8 @@ and registries, and serve a local endpoint.
 
 The API key comes from --api-key, else RUNPOD_API_KEY, else ~/.runpod/config.toml (profile \
 --profile, RUNPOD_PROFILE or `default`; store one with `runpod config`). RUNPOD_API_BASE_URL and \
-RUNPOD_ENDPOINT_BASE_URL move the APIs, as --api-url and --endpoint-url do.";
+RUNPOD_ENDPOINT_BASE_URL move the APIs, as --api-url and --endpoint-url do; RUNPOD_HTTP_VERSION \
+(auto, 1.1 or 2) picks the HTTP version, auto meaning HTTP/2 where TLS negotiates it.";
 
 /// The `runpod` command.
 #[derive(Debug, Parser)]

@@ -3,7 +3,7 @@
 //! This is the only crate of the SDK that talks HTTP. It offers:
 //!
 //! - [`Config`]: API key (explicit, `RUNPOD_API_KEY`, or `~/.runpod/config.toml`), base URLs,
-//!   timeouts and the default [`RetryPolicy`];
+//!   timeouts, the default [`RetryPolicy`] and the [`HttpVersion`];
 //! - [`HttpClient`]: a cheap-to-clone client whose [`request`](HttpClient::request) returns an
 //!   owned [`RequestBuilder`] ending in `.send().await`, plus GraphQL and server-sent events;
 //! - [`Error`]: one opaque error with `is_*` predicates, and [`Report`] to print it whole.
@@ -15,6 +15,14 @@
 //! serverless poll schedule and worker use too), honouring `Retry-After`. Requests that are not
 //! idempotent (POST and PATCH unless marked) are retried only when they provably had no effect:
 //! the connection was never made, or the server answered 429.
+//!
+//! # Connections
+//!
+//! Over TLS the client negotiates HTTP/2, which carries every request to a host on one
+//! connection; past [`Config::streams_per_connection`] requests in flight (100 by default, the
+//! least a server should allow) it opens another, so that long polls holding their streams
+//! never leave other requests waiting for one. Under HTTP/1.1 each request in flight has a
+//! connection of its own from the pool.
 //!
 //! # Secrets
 //!

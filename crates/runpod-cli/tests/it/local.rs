@@ -118,6 +118,35 @@ async fn local_serve_with_echo_answers_jobs_without_a_worker() {
     assert_eq!(job["status"], "COMPLETED", "{job}");
     assert_eq!(job["output"], serde_json::json!({"x": [1, 2]}));
 
+    // The same server over HTTP/2 (by prior knowledge: an HTTP/1.1-only server would fail it),
+    // and an HTTP version the client does not know.
+    let over_h2 = cli
+        .clone()
+        .env("RUNPOD_HTTP_VERSION", "2")
+        .run(&[
+            "run",
+            "any-endpoint",
+            "-o",
+            "json",
+            "--timeout",
+            "30s",
+            "--input",
+            r#"{"h2": 1}"#,
+        ])
+        .await;
+    over_h2.ok();
+    assert_eq!(over_h2.json()["output"], serde_json::json!({"h2": 1}));
+    let unknown = cli
+        .clone()
+        .env("RUNPOD_HTTP_VERSION", "3")
+        .run(&["endpoint", "health", "any-endpoint"])
+        .await;
+    assert_eq!(unknown.code, 3, "{unknown:#?}");
+    assert!(
+        unknown.stderr.contains("`3` is not an HTTP version"),
+        "{unknown:#?}"
+    );
+
     let _ = child.kill();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }

@@ -111,6 +111,7 @@ impl Cli {
             "RUNPOD_PROFILE",
             "RUNPOD_API_BASE_URL",
             "RUNPOD_ENDPOINT_BASE_URL",
+            "RUNPOD_HTTP_VERSION",
             "RUNPOD_LOCAL_API_KEY",
             "RUNPOD_LB_BASE_URL",
             "NO_COLOR",
