@@ -123,6 +123,12 @@ impl HttpClient {
         self.inner.lanes.opened()
     }
 
+    /// Requests in flight on HTTP/2 lanes (HTTP/1.1 requests are not counted).
+    #[doc(hidden)]
+    pub fn lanes_in_flight(&self) -> u32 {
+        self.inner.lanes.in_flight_total()
+    }
+
     /// The `Authorization` value for [`Auth::Bearer`] (`None`: send none).
     pub(crate) fn bearer(&self) -> Result<Option<HeaderValue>, Error> {
         match &self.inner.bearer {

@@ -119,6 +119,13 @@ impl Lanes {
         self.open_lanes().count()
     }
 
+    /// Requests in flight over every lane.
+    pub(crate) fn in_flight_total(&self) -> u32 {
+        self.open_lanes()
+            .map(|(_, lane)| lane.in_flight.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Requests in flight on each lane opened.
     #[cfg(test)]
     fn in_flight(&self) -> Vec<u32> {

@@ -132,3 +132,37 @@ async fn without_lanes_the_stream_cap_holds_requests_back() {
     assert_eq!(seen.peak.load(Ordering::SeqCst), 2);
     assert_eq!(client.http().lanes_opened(), 1);
 }
+
+#[tokio::test]
+async fn a_dropped_wait_gives_its_stream_back() {
+    // One stream per connection on both sides: the wait's long poll holds lane 0's only
+    // stream; once the wait is dropped (the stream reset), the next request takes that lane
+    // again instead of opening another, and the server answers it.
+    let server = runpod_local::Server::builder()
+        .api_key(KEY)
+        .hold_time(Duration::from_secs(30))
+        .limits(runpod_local::Limits::default().streams_per_connection(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = client(&server, 1);
+    let endpoint = client.endpoint("ep-drop");
+    // No worker: the job stays queued and its wait holds a long poll.
+    let job = endpoint.run(json!({})).await.unwrap();
+    let waiting = tokio::spawn({
+        let job = job.clone();
+        async move { job.wait().await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while client.http().lanes_in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the long poll never went out");
+    waiting.abort();
+    let _ = waiting.await;
+    assert_eq!(client.http().lanes_in_flight(), 0);
+    assert!(!job.status().await.unwrap().state().is_terminal());
+    assert_eq!(client.http().lanes_opened(), 1);
+}
