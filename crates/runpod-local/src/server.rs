@@ -505,14 +505,7 @@ async fn accept_loop(
                     let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                         // Over the limit: a short answer and close, without touching the others.
                         let answer = crate::limits::too_many_connections(limits.connections);
-                        tokio::spawn(async move {
-                            use tokio::io::AsyncWriteExt;
-                            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                                let _ = stream.write_all(&answer).await;
-                                let _ = stream.shutdown().await;
-                            })
-                            .await;
-                        });
+                        tokio::spawn(refuse_connection(stream, answer));
                         continue;
                     };
                     let serve = serve_connection(
@@ -540,6 +533,34 @@ async fn accept_loop(
     drop(listener);
     while connections.join_next().await.is_some() {}
     tracing::info!("runpod-local stopped");
+}
+
+/// Answers a connection over the limit with `answer` and closes it. The request is read first
+/// and the rest drained after: a connection closed with unread bytes is reset, and the client
+/// would see a broken connection instead of the answer (and could not tell that its `POST` was
+/// never handled). Each phase is bounded, so a silent client costs a second at most.
+async fn refuse_connection(mut stream: TcpStream, answer: Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = [0u8; 4096];
+    let mut head = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        // Until the blank line that ends the head (or 16 KiB of it, or the end).
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await?;
+        // The body, if any, until the client closes: its answer says `connection: close`.
+        while stream.read(&mut buffer).await? > 0 {}
+        Ok::<(), io::Error>(())
+    })
+    .await;
 }
 
 /// The error that makes hyper close a connection without answering (a "drop" fault).

@@ -249,6 +249,17 @@ async fn connections_over_the_limit_get_503_and_the_others_are_served() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("at most 2 connections"), "{answer}");
+    // A client that sends its request, body and all, reads the answer rather than a reset.
+    for _ in 0..5 {
+        let response = reqwest::Client::new()
+            .post(h.url(&format!("/v2/{EP}/run")))
+            .json(&json!({"input": {"pad": "x".repeat(64 * 1024)}}))
+            .send()
+            .await
+            .expect("a refused connection reads as an answer, not a broken connection");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
     // The two open connections are still served.
     for mut stream in [first, second] {
         stream
