@@ -157,7 +157,7 @@ chunks as the worker streams them, --no-wait prints the job id and returns at on
 
     /// A local Runpod serverless endpoint.
     #[command(subcommand)]
-    Local(LocalCommand),
+    Local(Box<LocalCommand>),
 
     /// Print a shell completion script.
     #[command(long_about = "Print a shell completion script.\n\n\

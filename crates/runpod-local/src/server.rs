@@ -500,7 +500,7 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((mut stream, _peer)) => {
+                Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                         // Over the limit: a short answer and close, without touching the others.

@@ -29,7 +29,7 @@ pub(crate) async fn dispatch(cli: Cli) -> CliResult {
         Command::Gpus(command) => account::gpus(&ctx, command).await,
         Command::Billing(args) => account::billing(&ctx, args).await,
         Command::Account => account::account(&ctx).await,
-        Command::Local(command) => local::run(&ctx, command).await,
+        Command::Local(command) => local::run(&ctx, *command).await,
         Command::Batch(command) => batch::run(&ctx, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();

@@ -97,9 +97,8 @@ async fn local_serve_prints_the_environment_and_serves_jobs() {
     assert!(status.success(), "{status:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_serve_with_echo_answers_jobs_without_a_worker() {
-    let (mut child, cli, _stdout) = serve_for_cli(&["--echo"]);
+/// `runpod run` of `input`, which the echo answers: the job's JSON.
+async fn run_echo(cli: &Cli, input: &str) -> serde_json::Value {
     let run = cli
         .run(&[
             "run",
@@ -110,32 +109,24 @@ async fn local_serve_with_echo_answers_jobs_without_a_worker() {
             "--timeout",
             "30s",
             "--input",
-            r#"{"x": [1, 2]}"#,
+            input,
         ])
         .await;
     run.ok();
-    let job = run.json();
+    run.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serve_with_echo_answers_jobs_without_a_worker() {
+    let (mut child, cli, _stdout) = serve_for_cli(&["--echo"]);
+    let job = run_echo(&cli, r#"{"x": [1, 2]}"#).await;
     assert_eq!(job["status"], "COMPLETED", "{job}");
     assert_eq!(job["output"], serde_json::json!({"x": [1, 2]}));
 
     // The same server over HTTP/2 (by prior knowledge: an HTTP/1.1-only server would fail it),
     // and an HTTP version the client does not know.
-    let over_h2 = cli
-        .clone()
-        .env("RUNPOD_HTTP_VERSION", "2")
-        .run(&[
-            "run",
-            "any-endpoint",
-            "-o",
-            "json",
-            "--timeout",
-            "30s",
-            "--input",
-            r#"{"h2": 1}"#,
-        ])
-        .await;
-    over_h2.ok();
-    assert_eq!(over_h2.json()["output"], serde_json::json!({"h2": 1}));
+    let over_h2 = run_echo(&cli.clone().env("RUNPOD_HTTP_VERSION", "2"), r#"{"h2": 1}"#).await;
+    assert_eq!(over_h2["output"], serde_json::json!({"h2": 1}));
     let unknown = cli
         .clone()
         .env("RUNPOD_HTTP_VERSION", "3")

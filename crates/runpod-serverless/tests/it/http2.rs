@@ -67,6 +67,19 @@ async fn server(
         .unwrap()
 }
 
+/// `jobs` jobs `{"i": i}` through `run_sync`, all at once: their outputs, in order.
+async fn run_sync_at_once(endpoint: &runpod_serverless::Endpoint, jobs: usize) -> Vec<Value> {
+    let jobs = (0..jobs).map(|i| {
+        let endpoint = endpoint.clone();
+        tokio::spawn(async move { endpoint.run_sync(json!({ "i": i })).await })
+    });
+    let joined = futures_util::future::join_all(jobs).await;
+    joined
+        .into_iter()
+        .map(|job| job.unwrap().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn every_kind_of_request_works_over_http2() {
     let seen = Arc::new(Concurrency::default());
@@ -94,16 +107,7 @@ async fn long_polls_past_the_servers_stream_cap_take_another_connection() {
     let server = server(8, Duration::from_secs(10), 2, Arc::clone(&seen)).await;
     let client = client(&server, 2);
     let endpoint = client.endpoint("ep-lanes");
-    let jobs = (0..8).map(|i| {
-        let endpoint = endpoint.clone();
-        tokio::spawn(async move { endpoint.run_sync(json!({ "i": i })).await })
-    });
-    for (i, job) in futures_util::future::join_all(jobs)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        let out: Value = job.unwrap().unwrap();
+    for (i, out) in run_sync_at_once(&endpoint, 8).await.into_iter().enumerate() {
         assert_eq!(out, json!({"echo": {"i": i}}));
     }
     assert_eq!(seen.peak.load(Ordering::SeqCst), 8);
@@ -122,13 +126,7 @@ async fn without_lanes_the_stream_cap_holds_requests_back() {
     // One request first, so that the client has the server's settings (its stream cap) before
     // the jobs go out.
     endpoint.health().await.unwrap();
-    let jobs = (0..4).map(|i| {
-        let endpoint = endpoint.clone();
-        tokio::spawn(async move { endpoint.run_sync(json!({ "i": i })).await })
-    });
-    for job in futures_util::future::join_all(jobs).await {
-        job.unwrap().unwrap();
-    }
+    run_sync_at_once(&endpoint, 4).await;
     assert_eq!(seen.peak.load(Ordering::SeqCst), 2);
     assert_eq!(client.http().lanes_opened(), 1);
 }

@@ -69,3 +69,32 @@ async fn live_stream_failure_cancel_and_health() {
         "{health:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "talks to a live Runpod endpoint; needs RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID"]
+async fn live_hundreds_of_waits_at_once_over_negotiated_http2() {
+    // Over TLS the client negotiates HTTP/2, and 250 waits hold 250 long polls at once: more
+    // than one connection's 100 streams (the client's assumption of Runpod's cap), so they
+    // spread over lanes. Every wait must end with its output, and a request sent while they are
+    // held must not queue behind them.
+    let id = std::env::var("RUNPOD_ENDPOINT_ID").expect("live tests need RUNPOD_ENDPOINT_ID");
+    let client = ServerlessClient::from_env().unwrap();
+    let ep = client.endpoint(id);
+    let mut waits = tokio::task::JoinSet::new();
+    for i in 0..250 {
+        let ep = ep.clone();
+        waits.spawn(async move {
+            let job = ep.run(json!({"echo": i, "sleep_ms": 5_000})).send().await?;
+            job.output_with_timeout::<Value>(LIVE).await
+        });
+    }
+    // Meanwhile, a request of its own answers promptly.
+    let health = tokio::time::timeout(Duration::from_secs(30), ep.health()).await;
+    assert!(matches!(health, Ok(Ok(_))), "{health:?}");
+    let mut outputs = Vec::new();
+    while let Some(joined) = waits.join_next().await {
+        outputs.push(joined.unwrap().unwrap());
+    }
+    outputs.sort_by_key(Value::as_i64);
+    assert_eq!(outputs, (0..250).map(Value::from).collect::<Vec<_>>());
+}
