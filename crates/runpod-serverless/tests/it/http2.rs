@@ -164,3 +164,30 @@ async fn a_dropped_wait_gives_its_stream_back() {
     assert!(!job.status().await.unwrap().state().is_terminal());
     assert_eq!(client.http().lanes_opened(), 1);
 }
+
+#[tokio::test]
+async fn posts_past_a_stream_cap_of_one_each_create_their_job_once() {
+    // Eight /run at once on a new connection, from a client assuming 100 streams, to a server
+    // allowing one. Requests sent before the server's settings arrive are refused unprocessed
+    // (REFUSED_STREAM), which reqwest sends again by itself (safe, RFC 9113 §8.7); the others
+    // wait for the stream. Either way every job is created, and created once.
+    let server = runpod_local::Server::builder()
+        .api_key(KEY)
+        .limits(runpod_local::Limits::default().streams_per_connection(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = client(&server, 100);
+    let endpoint = client.endpoint("ep-refused");
+    let runs = (0..8).map(|i| {
+        let endpoint = endpoint.clone();
+        tokio::spawn(async move { endpoint.run(json!({ "i": i })).await })
+    });
+    for run in futures_util::future::join_all(runs).await {
+        if let Err(e) = run.unwrap() {
+            panic!("{}", runpod_serverless::Report(&e));
+        }
+    }
+    let health = endpoint.health().await.unwrap();
+    assert_eq!(health.jobs.and_then(|jobs| jobs.in_queue), Some(8));
+}
