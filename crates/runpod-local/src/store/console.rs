@@ -668,7 +668,12 @@ fn worker_view(id: &str, worker: &Worker, now: Instant) -> WorkerView {
         } else {
             u64::try_from(ago.as_millis()).unwrap_or(u64::MAX)
         }),
-        jobs: worker.held.clone(),
+        jobs: worker
+            .held
+            .in_take_order()
+            .iter()
+            .map(|id| id.to_string())
+            .collect(),
         health: worker.unhealthy.then_some("unhealthy"),
     }
 }

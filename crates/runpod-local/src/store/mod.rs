@@ -98,8 +98,8 @@ struct Worker {
     last_seen: Instant,
     /// Open job-take / job-stop long polls; a worker waiting on one is alive.
     open_polls: u32,
-    /// Jobs this worker runs, in take order.
-    held: Vec<String>,
+    /// Jobs this worker runs; see [`Held`].
+    held: Held,
     /// Jobs this worker must stop, not yet handed out through job-stop.
     pending_stops: Vec<String>,
     stop_notify: Arc<Notify>,
@@ -112,13 +112,59 @@ struct Worker {
     unhealthy: bool,
 }
 
+/// The jobs a worker runs, each with its place in take order. A map, not a list: a worker may
+/// hold thousands (an in-process handler, a high-concurrency worker), and each job-done removes
+/// one, which a list would search for.
+#[derive(Debug, Default)]
+struct Held {
+    jobs: HashMap<Arc<str>, u64>,
+    /// The next job's place.
+    next: u64,
+}
+
+impl Held {
+    fn insert(&mut self, id: Arc<str>) {
+        self.jobs.insert(id, self.next);
+        self.next += 1;
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.jobs.remove(id);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The ids, first taken first.
+    fn in_take_order(&self) -> Vec<Arc<str>> {
+        let mut held: Vec<_> = self.jobs.iter().collect();
+        held.sort_unstable_by_key(|(_, place)| **place);
+        held.into_iter().map(|(id, _)| Arc::clone(id)).collect()
+    }
+
+    /// Keeps the jobs `keep` says to; the others are handed back, first taken first.
+    fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> Vec<Arc<str>> {
+        let mut dropped = Vec::new();
+        self.jobs.retain(|id, place| {
+            let kept = keep(id);
+            if !kept {
+                dropped.push((*place, Arc::clone(id)));
+            }
+            kept
+        });
+        dropped.sort_unstable_by_key(|(place, _)| *place);
+        dropped.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
 impl Worker {
     fn new(now: Instant) -> Self {
         Self {
             last_seen: now,
             reports_jobs: false,
             open_polls: 0,
-            held: Vec::new(),
+            held: Held::default(),
             pending_stops: Vec::new(),
             stop_notify: Arc::new(Notify::new()),
             heartbeat_armed: false,
@@ -226,8 +272,41 @@ impl Store {
 /// Tells `worker` (through job-stop) to stop `job_id`, which it no longer holds.
 fn signal_stop(workers: &mut HashMap<String, Worker>, worker: &str, job_id: &str) {
     if let Some(w) = workers.get_mut(worker) {
-        w.held.retain(|held| held != job_id);
+        w.held.remove(job_id);
         w.pending_stops.push(job_id.to_owned());
         w.stop_notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_jobs_come_back_in_take_order_whatever_was_removed() {
+        let mut held = Held::default();
+        let ids: Vec<Arc<str>> = (0..50).map(|i| Arc::from(format!("job-{i}"))).collect();
+        for id in &ids {
+            held.insert(Arc::clone(id));
+        }
+        for i in (0..50).step_by(3) {
+            held.remove(&ids[i]);
+        }
+        let kept: Vec<Arc<str>> = (0..50)
+            .filter(|i| i % 3 != 0)
+            .map(|i| Arc::clone(&ids[i]))
+            .collect();
+        assert_eq!(held.in_take_order(), kept);
+        // Dropping every job whose number is even hands them back first taken first.
+        let dropped =
+            held.retain(|id| id.trim_start_matches("job-").parse::<u32>().unwrap() % 2 == 1);
+        let even: Vec<Arc<str>> = kept
+            .iter()
+            .filter(|id| id.trim_start_matches("job-").parse::<u32>().unwrap() % 2 == 0)
+            .cloned()
+            .collect();
+        assert_eq!(dropped, even);
+        assert!(held.in_take_order().iter().all(|id| !even.contains(id)));
+        assert!(!held.is_empty());
     }
 }

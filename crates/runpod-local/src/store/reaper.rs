@@ -108,8 +108,8 @@ impl State {
         };
         let mut requeued = 0;
         // Front of the queue, oldest first: these jobs were submitted before anything queued now.
-        for id in gone.held.iter().rev() {
-            if let Some(job) = ep.jobs.get_mut(id.as_str())
+        for id in gone.held.in_take_order().iter().rev() {
+            if let Some(job) = ep.jobs.get_mut(&**id)
                 && job.is_held_by(worker)
             {
                 job.requeue();

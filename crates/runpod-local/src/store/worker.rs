@@ -107,7 +107,7 @@ impl Store {
             );
             state.console.job(endpoint, job, now);
             if let Some(w) = ep.workers.get_mut(worker) {
-                w.held.retain(|held| held != job_id);
+                w.held.remove(job_id);
             }
             if body.stop_pod == Some(true) {
                 tracing::info!(endpoint, worker, "worker asked to be stopped (stopPod)");
@@ -173,20 +173,16 @@ impl Store {
                 // A heartbeat sent just before a take can arrive just after it.
                 let grace = config.heartbeat_timeout.min(UNREPORTED_JOB_GRACE);
                 let cutoff = now.checked_sub(grace).unwrap_or(now);
-                let mut requeued = Vec::new();
-                w.held.retain(|id| {
-                    let lost = !reported.contains(&id.as_str())
+                let requeued = w.held.retain(|id| {
+                    let lost = !reported.contains(&id)
                         && ep
                             .jobs
-                            .get(id.as_str())
+                            .get(id)
                             .is_some_and(|job| job.is_held_by(worker) && job.started_by(cutoff));
-                    if lost {
-                        requeued.push(id.clone());
-                    }
                     !lost
                 });
                 for id in requeued.iter().rev() {
-                    if let Some(job) = ep.jobs.get_mut(id.as_str()) {
+                    if let Some(job) = ep.jobs.get_mut(id) {
                         job.requeue();
                         state.console.job(endpoint, job, now);
                         ep.queue.push_front(job.id.clone());
@@ -308,6 +304,7 @@ impl State {
             config,
         );
         let mut taken = Vec::new();
+        let mut held = Vec::new();
         while taken.len() < max {
             let Some(id) = ep.queue.pop_front() else {
                 break;
@@ -329,9 +326,12 @@ impl State {
                 },
             );
             taken.push(job.worker_job());
+            held.push(id);
         }
         if let Some(w) = ep.workers.get_mut(worker) {
-            w.held.extend(taken.iter().map(|job| job.id.clone()));
+            for id in held {
+                w.held.insert(id);
+            }
         }
         if !taken.is_empty() {
             tracing::debug!(endpoint, worker, count = taken.len(), "jobs taken");
