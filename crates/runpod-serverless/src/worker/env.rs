@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use runpod_transport::ApiKey;
+use runpod_transport::{ApiKey, Config, ConfigBuilder};
 
 use super::urls::WorkerUrls;
 
@@ -25,6 +25,7 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(10_000);
 /// | `RUNPOD_ENDPOINT_ID`, `RUNPOD_POD_HOSTNAME` | endpoint id; hostname put in error reports |
 /// | `RUNPOD_LOG_LEVEL` (else `RUNPOD_DEBUG_LEVEL`) | log level for [`start`](super::start) |
 /// | `RUNPOD_INIT_TIMEOUT` | seconds the initializer and fitness checks may take (default 420) |
+/// | `RUNPOD_HTTP_VERSION` | `auto` (default), `1.1` or `2`: as for clients ([`HttpVersion`](runpod_transport::HttpVersion)) |
 ///
 /// Unlike the Python worker, `~/.runpod/config.toml` is never read: the key the platform puts in
 /// the environment is the one used. Empty values count as unset. The key is redacted in `Debug`.
@@ -42,6 +43,8 @@ pub struct WorkerEnv {
     pub(crate) hostname: Option<String>,
     pub(crate) log_level: Option<String>,
     pub(crate) init_timeout: Option<Duration>,
+    /// As written; parsed (and refused when unknown) with the worker's client configuration.
+    http_version: Option<String>,
 }
 
 impl fmt::Debug for WorkerEnv {
@@ -58,6 +61,7 @@ impl fmt::Debug for WorkerEnv {
             .field("hostname", &self.hostname)
             .field("log_level", &self.log_level)
             .field("init_timeout", &self.init_timeout)
+            .field("http_version", &self.http_version)
             .finish()
     }
 }
@@ -116,7 +120,24 @@ impl WorkerEnv {
                 .and_then(|s| s.parse::<f64>().ok())
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(Duration::from_secs_f64),
+            http_version: get("RUNPOD_HTTP_VERSION"),
         }
+    }
+
+    /// The worker's HTTP client settings: the worker protocol's authorization (the key sent as
+    /// it is, its header value built once per client and marked sensitive) and the HTTP version.
+    ///
+    /// # Errors
+    /// `RUNPOD_HTTP_VERSION` names no HTTP version.
+    pub(crate) fn client_config(&self) -> Result<ConfigBuilder, runpod_transport::Error> {
+        let mut config = Config::builder().with_raw_authorization();
+        if let Some(key) = &self.api_key {
+            config = config.with_api_key(key.expose());
+        }
+        if let Some(version) = &self.http_version {
+            config = config.with_http_version(version.parse()?);
+        }
+        Ok(config)
     }
 
     /// True when `RUNPOD_WEBHOOK_GET_JOB` is unset: the worker then runs one local test job.
@@ -237,6 +258,31 @@ fn first_hostname(candidates: impl IntoIterator<Item = Option<String>>) -> Strin
 
 #[cfg(test)]
 mod tests {
+    use runpod_transport::HttpVersion;
+
+    use super::WorkerEnv;
+
+    #[test]
+    fn the_http_version_reaches_the_workers_client_and_an_unknown_one_is_refused() {
+        let config = |vars: &[(&str, &str)]| {
+            WorkerEnv::from_vars(vars.iter().copied())
+                .client_config()
+                .and_then(runpod_transport::ConfigBuilder::build)
+        };
+        let version = |vars| config(vars).unwrap().http_version();
+        assert_eq!(version(&[]), HttpVersion::Negotiate);
+        assert_eq!(version(&[("RUNPOD_HTTP_VERSION", "2")]), HttpVersion::Http2);
+        assert_eq!(
+            version(&[("RUNPOD_HTTP_VERSION", "1.1")]),
+            HttpVersion::Http1
+        );
+        let err = config(&[("RUNPOD_HTTP_VERSION", "h3")]).unwrap_err();
+        assert!(err.is_config(), "{err}");
+        // The worker's key is sent raw, as the worker protocol wants.
+        let keyed = config(&[("RUNPOD_AI_API_KEY", "k")]).unwrap();
+        assert!(keyed.raw_authorization() && keyed.api_key().is_some());
+    }
+
     #[test]
     fn the_first_non_empty_host_name_wins() {
         let s = |v: &str| Some(v.to_owned());

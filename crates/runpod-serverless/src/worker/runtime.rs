@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use runpod_transport::{Config, Error, HttpClient, Result, RetryPolicy};
+use runpod_transport::{Error, HttpClient, Result, RetryPolicy};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -289,13 +289,8 @@ impl WorkerBuilder {
             ));
         }
         let mut shutdown = self.shutdown_future()?;
-        // The worker's one place for its key: the client sends it raw (the worker protocol),
-        // its header value built once per client and marked sensitive.
-        let mut config = Config::builder().with_raw_authorization();
-        if let Some(key) = &env.api_key {
-            config = config.with_api_key(key.expose());
-        }
-        let config = config
+        let config = env
+            .client_config()?
             .with_retry_policy(RetryPolicy::none())
             .with_attempt_timeout(None)
             .with_user_agent_suffix("worker")

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use runpod_transport::{Config, Error, HttpClient, Method, Report, Result, RetryPolicy};
+use runpod_transport::{Error, HttpClient, Method, Report, Result, RetryPolicy};
 use tokio::time::Instant;
 
 use super::env::WorkerEnv;
@@ -266,16 +266,13 @@ async fn report_unhealthy(env: &WorkerEnv, check: &str, reason: &str) {
         return;
     };
     // The default policy: a GET is retried on transient failures, three attempts in all.
-    // The worker protocol's authorization: the key as it is, not as a bearer token.
-    let mut config = Config::builder().with_raw_authorization();
-    if let Some(key) = &env.api_key {
-        config = config.with_api_key(key.expose());
-    }
-    let config = config
-        .with_retry_policy(RetryPolicy::default())
-        .with_operation_timeout(Some(Duration::from_secs(10)))
-        .with_user_agent_suffix("worker")
-        .build();
+    let config = env.client_config().and_then(|config| {
+        config
+            .with_retry_policy(RetryPolicy::default())
+            .with_operation_timeout(Some(Duration::from_secs(10)))
+            .with_user_agent_suffix("worker")
+            .build()
+    });
     let client = match config.and_then(HttpClient::new) {
         Ok(client) => client,
         Err(e) => {

@@ -26,6 +26,16 @@ pub(crate) struct WorkerProcess(Child);
 
 impl WorkerProcess {
     pub(crate) fn start(server: &RunningServer, endpoint: &str, concurrency: u32) -> Self {
+        Self::start_with(server, endpoint, concurrency, &[])
+    }
+
+    /// [`start`](Self::start) with more environment variables.
+    fn start_with(
+        server: &RunningServer,
+        endpoint: &str,
+        concurrency: u32,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(crate::support::example_binary("openai_worker"));
         command
             .args(["--concurrency", &concurrency.to_string()])
@@ -38,6 +48,7 @@ impl WorkerProcess {
             }
         }
         command.envs(server.worker_env(endpoint, "openai-worker"));
+        command.envs(env.iter().copied());
         Self(command.spawn().unwrap())
     }
 }
@@ -130,6 +141,43 @@ async fn our_client_against_the_openai_worker_through_runpod_local() {
     assert_eq!(chunks.len(), WORDS);
     let text: String = chunks.iter().map(|c| c.choices[0].text.as_str()).collect();
     assert_eq!(text, TEXT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_over_http2_on_both_sides() {
+    // The worker's job-take, job-stream and job-done over HTTP/2 (RUNPOD_HTTP_VERSION), our
+    // client's stream too: the chunks arrive whole and in order.
+    let server = local_server().await;
+    let _worker = WorkerProcess::start_with(&server, "echo2", 4, &[("RUNPOD_HTTP_VERSION", "2")]);
+    let config = runpod::Config::builder()
+        .with_api_key(KEY)
+        .with_serverless_base_url(server.serverless_base_url())
+        .with_http_version(runpod::HttpVersion::Http2)
+        .build()
+        .unwrap();
+    let llm = runpod::ServerlessClient::from_config(config)
+        .unwrap()
+        .endpoint("echo2")
+        .openai();
+    let streams = (0..3).map(|_| {
+        let llm = llm.clone();
+        async move {
+            let chunks: Vec<_> = llm
+                .chat_completion_stream(chat(TEXT))
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+                .await;
+            chunks
+                .iter()
+                .filter_map(|c| c.choices[0].delta.content.clone())
+                .collect::<String>()
+        }
+    });
+    for text in futures_util::future::join_all(streams).await {
+        assert_eq!(text, TEXT);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
