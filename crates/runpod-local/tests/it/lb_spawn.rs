@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use runpod_local::{LbLimits, LbSpawn, RunningServer, Server};
+use runpod_local::{LbLimits, LbSpawn, Server};
+
+use crate::lb_checks::{counts_reach, gone};
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -46,32 +48,6 @@ async fn read_when_written(path: &Path) -> String {
             path.display()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn counts_reach(server: &RunningServer, endpoint: &str, want: (usize, usize, usize)) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts = server
-            .lb_counts()
-            .into_iter()
-            .find(|(id, _)| id == endpoint)
-            .map(|(_, c)| (c.healthy, c.initializing, c.unhealthy));
-        if counts == Some(want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{counts:?}, want {want:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs no more).
-fn gone(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
     }
 }
 

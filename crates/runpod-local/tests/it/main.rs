@@ -11,6 +11,8 @@ mod faults;
 mod hardening;
 mod inline;
 mod lb;
+#[path = "../shared/lb_checks.rs"]
+mod lb_checks;
 mod lb_spawn;
 mod lifecycle;
 mod long_polls;

@@ -13,7 +13,8 @@ use runpod::{Report, ServerlessClient};
 use runpod_local::{LbLimits, LbWorker, RunningServer, Server};
 use serde_json::{Value, json};
 
-use crate::support::{PATIENCE, example_binary};
+use crate::lb_checks::counts_reach;
+use crate::support::example_binary;
 
 pub(crate) const KEY: &str = "lb-key";
 
@@ -81,30 +82,6 @@ pub(crate) fn fast_limits() -> LbLimits {
         .health_interval(Duration::from_millis(50))
         .worker_wait(Duration::from_millis(500))
         .strict_wait(Duration::from_secs(1))
-}
-
-/// Waits until `endpoint` has exactly `healthy`, `initializing` and `unhealthy` workers.
-pub(crate) async fn counts_reach(
-    server: &RunningServer,
-    endpoint: &str,
-    want: (usize, usize, usize),
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let counts = server
-            .lb_counts()
-            .into_iter()
-            .find(|(id, _)| id == endpoint)
-            .map(|(_, c)| (c.healthy, c.initializing, c.unhealthy));
-        if counts == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{endpoint}: {counts:?}, want {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 pub(crate) fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {

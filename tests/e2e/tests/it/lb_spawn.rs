@@ -7,19 +7,11 @@ use futures_util::StreamExt as _;
 use runpod_local::{LbSpawn, Server};
 use serde_json::{Value, json};
 
-use crate::lb::{KEY, counts_reach, fast_limits, lb};
-use crate::support::example_binary;
-
-/// Whether process `pid` is gone (or a zombie: it runs no more).
+use crate::lb::{KEY, fast_limits, lb};
+use crate::lb_checks::counts_reach;
 #[cfg(target_os = "linux")]
-fn gone(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
+use crate::lb_checks::gone;
+use crate::support::example_binary;
 
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 mod console;
 mod flows;
 mod lb;
+#[path = "../../../../crates/runpod-local/tests/shared/lb_checks.rs"]
+mod lb_checks;
 mod lb_spawn;
 mod openai;
 #[cfg(feature = "python-interop")]

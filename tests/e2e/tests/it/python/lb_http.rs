@@ -7,7 +7,8 @@ use runpod_local::{LbWorker, Server};
 use serde_json::{Value, json};
 
 use super::{python, script};
-use crate::lb::{WorkerProcess, counts_reach, fast_limits};
+use crate::lb::{WorkerProcess, fast_limits};
+use crate::lb_checks::counts_reach;
 
 const KEY: &str = "urllib-key";
 
