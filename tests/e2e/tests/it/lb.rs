@@ -85,10 +85,11 @@ pub(crate) fn fast_limits() -> LbLimits {
 }
 
 pub(crate) fn lb(server: &RunningServer, endpoint: &str) -> LoadBalancer {
-    lb_over(server, endpoint, runpod::HttpVersion::Negotiate)
+    client_over(server, runpod::HttpVersion::Negotiate).load_balancer(endpoint)
 }
 
-fn lb_over(server: &RunningServer, endpoint: &str, http: runpod::HttpVersion) -> LoadBalancer {
+/// A client of `server`'s gateway speaking `http`.
+fn client_over(server: &RunningServer, http: runpod::HttpVersion) -> ServerlessClient {
     let config = runpod::Config::builder()
         .with_api_key(KEY)
         .with_http_version(http)
@@ -99,7 +100,6 @@ fn lb_over(server: &RunningServer, endpoint: &str, http: runpod::HttpVersion) ->
         .with_lb_base_url(server.lb_base_url_template())
         .build()
         .unwrap()
-        .load_balancer(endpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +115,8 @@ async fn the_gateway_forwards_http2_requests_to_an_http1_worker() {
         .await
         .unwrap();
     counts_reach(&server, "lb2", (1, 0, 0)).await;
-    let lb = lb_over(&server, "lb2", runpod::HttpVersion::Http2);
+    let client = client_over(&server, runpod::HttpVersion::Http2);
+    let lb = client.load_balancer("lb2");
     let answer = lb
         .post("/v1/square")
         .json(&json!({"n": 7}))
@@ -124,9 +125,13 @@ async fn the_gateway_forwards_http2_requests_to_an_http1_worker() {
         .unwrap_or_else(|e| panic!("{}", Report(&e)));
     assert_eq!(answer.json::<Value>().unwrap(), json!({"square": 49}));
     assert_eq!(answer.worker_id(), Some("lb2-w1"));
+    assert_eq!(client.http().lanes_in_flight(), 0);
     let events = lb.get("/v1/events").query("n", 3).events().await.unwrap();
+    // The event stream holds its connection's stream (its lane) for as long as it is read.
+    assert_eq!(client.http().lanes_in_flight(), 1);
     let events: Vec<_> = events.map(|e| e.unwrap().data).collect().await;
     assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(client.http().lanes_in_flight(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
